@@ -1,0 +1,3 @@
+from studybuild.cli import main
+
+main()

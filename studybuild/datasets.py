@@ -1,0 +1,236 @@
+"""Read a dataset, or a folder of datasets, in any format studybuild meets.
+
+Formats: SAS transport (``.xpt``, v5 or v8), CSV (``.csv``), parquet (``.parquet``) and CDISC
+Dataset-JSON 1.1 (``.json``, ``.ndjson``). Whatever the format, the frame follows the
+conventions in DEVELOPERS.md: character missing is NA, numeric IG variables are float64, and
+ADaM date/datetime variables (numeric ``*DT``/``*DTM`` in ADaMIG) are ``datetime64``.
+
+The dataset name is the ``DOMAIN`` value for SDTM domains (so ``tu_onco_recist.csv`` is TU),
+the XPT member name for XPT, else the upper-cased file stem.
+
+Unreadable files raise :class:`~studybuild.errors.InputError` naming the file, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Literal
+
+import numpy as np
+import pandas as pd
+
+from studybuild.errors import InputError
+
+EXTENSIONS = {".xpt": "xpt", ".csv": "csv", ".parquet": "parquet", ".json": "json",
+              ".ndjson": "ndjson"}
+PREFERENCE = ("xpt", "json", "ndjson", "parquet", "csv")
+
+
+@dataclass
+class LoadedDataset:
+    name: str                                   # DM, ADSL, ...
+    path: Path
+    format: str                                 # xpt / csv / parquet / json / ndjson
+    frame: pd.DataFrame
+    label: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    lengths: dict[str, int] = field(default_factory=dict)   # XPT storage widths, if known
+
+
+@dataclass
+class DatasetFolder:
+    path: Path
+    datasets: dict[str, LoadedDataset]          # by name, sorted
+    ignored: list[tuple[Path, str]]             # files not used, with the reason
+
+    @property
+    def kind(self) -> Literal["SDTM", "ADaM", "mixed", "empty"]:
+        return detect_kind(self.datasets)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.datasets[name.upper()].frame
+
+    def get(self, name: str) -> pd.DataFrame | None:
+        ds = self.datasets.get(name.upper())
+        return None if ds is None else ds.frame
+
+    def __contains__(self, name: str) -> bool:
+        return name.upper() in self.datasets
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        return {k: v.frame for k, v in self.datasets.items()}
+
+
+def detect_kind(names: Iterable[str]) -> Literal["SDTM", "ADaM", "mixed", "empty"]:
+    names = [n.upper() for n in names]
+    if not names:
+        return "empty"
+    adam = [n.startswith("AD") for n in names]
+    if all(adam):
+        return "ADaM"
+    if not any(adam):
+        return "SDTM"
+    return "mixed"
+
+
+def _blank_to_na(frame: pd.DataFrame) -> pd.DataFrame:
+    out = {}
+    for c in frame.columns:
+        s = frame[c]
+        if pd.api.types.is_string_dtype(s) or s.dtype == object:
+            if s.dtype == object:
+                # keep non-text objects (dates from parquet) as they are
+                is_text = s.map(lambda v: isinstance(v, str) or v is None or
+                                (isinstance(v, float) and np.isnan(v)))
+                if not is_text.all():
+                    out[c] = s
+                    continue
+            t = s.astype("str")
+            out[c] = t.where(t.str.strip() != "", pd.NA).astype("str") if len(t) else t
+        else:
+            out[c] = s
+    return pd.DataFrame(out, index=frame.index)
+
+
+def coerce_types(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Numeric IG variables to float64; ADaM numeric date/datetime variables to datetime64.
+    Values that do not convert stay as they were (validation reports them)."""
+    from studybuild import standards
+
+    name = name.upper()
+    out = {}
+    for c in frame.columns:
+        s = frame[c]
+        var = None
+        if name.startswith("AD"):
+            var = standards.adamig().structure("ADSL").find(c) or \
+                standards.adamig().structure("TTE").find(c)
+        else:
+            try:
+                var = standards.sdtmig().dataset(name).find(c)
+            except standards.StandardsLookupError:
+                var = None
+        if var is not None and var.numeric:
+            is_date = name.startswith("AD") and re.search(r"(DT|DTM)$", str(c)) \
+                and not str(c).endswith("DY")
+            if is_date and not pd.api.types.is_numeric_dtype(s):
+                conv = pd.to_datetime(s, errors="coerce", format="mixed")
+                if conv.notna().sum() == s.notna().sum():
+                    out[c] = conv.astype("datetime64[s]")
+                    continue
+            elif pd.api.types.is_datetime64_any_dtype(s):
+                out[c] = s.astype("datetime64[s]")
+                continue
+            elif not pd.api.types.is_numeric_dtype(s) or s.dtype != "float64":
+                if pd.api.types.is_bool_dtype(s):
+                    out[c] = s
+                    continue
+                conv = pd.to_numeric(s, errors="coerce")
+                if conv.notna().sum() == s.notna().sum():
+                    out[c] = conv.astype("float64")
+                    continue
+        elif s.dtype == object:
+            # parquet from R gives datetime.date objects for dates
+            nonnull = s.dropna()
+            if len(nonnull) and nonnull.map(lambda v: hasattr(v, "year")).all():
+                out[c] = pd.to_datetime(s).astype("datetime64[s]")
+                continue
+        out[c] = s
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _name_from(frame: pd.DataFrame, stem: str) -> str:
+    if "DOMAIN" in frame.columns:
+        vals = frame["DOMAIN"].dropna().unique()
+        if len(vals) == 1 and isinstance(vals[0], str) and re.fullmatch(r"[A-Z]{2}", vals[0]):
+            return vals[0]
+    if "RDOMAIN" in frame.columns and stem.upper().startswith("SUPP"):
+        return stem.upper()
+    return stem.upper()
+
+
+def read_dataset(path: str | os.PathLike, *, coerce: bool = True) -> LoadedDataset:
+    """Read one dataset file (format from its extension)."""
+    path = Path(path)
+    fmt = EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"unsupported file type {path.suffix!r}", path=path,
+                         hint=f"use one of {', '.join(sorted(EXTENSIONS))}")
+    if not path.is_file():
+        raise InputError("file not found", path=path)
+    label, labels, lengths = "", {}, {}
+    if fmt == "xpt":
+        from studybuild.export.xpt import read_xpt
+
+        frame, meta = read_xpt(path)
+        name, label, labels, lengths = meta.dataset, meta.label, dict(meta.labels), \
+            dict(meta.lengths)
+        if "DOMAIN" in frame.columns:
+            name = _name_from(frame, name)
+    elif fmt == "csv":
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputError("file is not UTF-8 text", path=path,
+                             hint="re-export the CSV as UTF-8") from None
+        except pd.errors.EmptyDataError:
+            raise InputError("file is empty (no header row)", path=path) from None
+        except pd.errors.ParserError as e:
+            raise InputError(f"CSV cannot be parsed: {e}", path=path) from None
+        frame = _blank_to_na(frame)
+        name = _name_from(frame, path.stem)
+    elif fmt == "parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as e:  # pyarrow raises many types for corrupt files
+            raise InputError(f"cannot read parquet file: {e}", path=path) from None
+        frame = _blank_to_na(frame.reset_index(drop=True))
+        name = _name_from(frame, path.stem)
+    else:
+        from studybuild.export.datasetjson import read_dataset_json
+
+        frame, meta = read_dataset_json(path)
+        name, label, labels = meta["name"], meta.get("label", ""), meta.get("labels", {})
+    if coerce:
+        frame = coerce_types(frame, name)
+    return LoadedDataset(name=name.upper(), path=path, format=fmt, frame=frame, label=label,
+                         labels=labels, lengths=lengths)
+
+
+def read_folder(path: str | os.PathLike, *, names: Iterable[str] | None = None,
+                coerce: bool = True) -> DatasetFolder:
+    """Read every dataset file in a folder (not recursive). When one dataset exists in several
+    formats, XPT wins, then Dataset-JSON, parquet, CSV; the others are listed in ``ignored``.
+    ``names`` limits reading to those datasets (by file stem or dataset name)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("folder not found", path=path)
+    if path.is_file():
+        ds = read_dataset(path, coerce=coerce)
+        return DatasetFolder(path.parent, {ds.name: ds}, [])
+    wanted = {n.upper() for n in names} if names is not None else None
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    ignored: list[tuple[Path, str]] = []
+    chosen: dict[str, LoadedDataset] = {}
+    by_pref = sorted(files, key=lambda p: (PREFERENCE.index(EXTENSIONS[p.suffix.lower()])
+                                           if p.suffix.lower() in EXTENSIONS else 99, p.name))
+    for p in by_pref:
+        if p.suffix.lower() not in EXTENSIONS:
+            ignored.append((p, "not a dataset file"))
+            continue
+        if p.name.lower() == "define.json" or p.name.lower().startswith(("report", "manifest")):
+            ignored.append((p, "not a dataset file"))
+            continue
+        if wanted is not None and p.stem.upper() not in wanted:
+            continue
+        ds = read_dataset(p, coerce=coerce)
+        if wanted is not None and ds.name not in wanted and p.stem.upper() not in wanted:
+            continue
+        if ds.name in chosen:
+            ignored.append((p, f"{ds.name} already read from {chosen[ds.name].path.name}"))
+            continue
+        chosen[ds.name] = ds
+    return DatasetFolder(path, dict(sorted(chosen.items())), ignored)

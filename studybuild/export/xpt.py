@@ -1,0 +1,484 @@
+"""SAS transport (XPT) version 5: the format FDA and PMDA accept for datasets.
+
+Writing goes through pyreadstat with ``file_format_version=5`` (its default is v8, which FDA does
+not accept), after checks that pyreadstat does not make (it silently truncates long labels and
+writes over-long character values). :func:`check_xpt` lists every violation; :func:`write_xpt`
+refuses to write if there is any, naming dataset, variable and row.
+
+What the writer guarantees:
+
+- one dataset per file, file name = lower-case dataset name + ``.xpt``;
+- variable names and dataset name: 1-8 characters, A-Z 0-9 _, leading letter;
+- dataset label and variable labels: at most 40 characters, ASCII;
+- character values: ASCII, at most 200 bytes; trailing blanks are not kept (XPT pads with
+  blanks), and an empty string is written like a missing value (blank);
+- numeric values: finite and representable as IBM double (magnitude below 16**63 ~ 7.2e75 and,
+  if not zero, above 16**-65 ~ 5.4e-79);
+- datetime64 columns become SAS numbers: ``*DT`` dates (days since 1960-01-01, format DATE9.),
+  ``*DTM`` datetimes (seconds since 1960-01-01 00:00, DATETIME20.), ``*TM`` times (TIME8.);
+  numeric columns named like ADaM dates get the same formats;
+- character lengths are the longest value in bytes, at least 1;
+- the header's created/modified stamps are a fixed, caller-supplied datetime, so rebuilding from
+  the same inputs gives byte-identical files; the file appears atomically (temp file + rename).
+
+Non-ASCII text is an error by default. ``ascii="transliterate"`` applies the documented table in
+:func:`transliterate` (accents dropped by Unicode decomposition, a few ligatures and punctuation
+marks spelled out); characters with no ASCII spelling (e.g. Chinese) remain an error.
+
+:func:`read_xpt` reads any XPT (v5 or v8, ours or SAS-written) with pyreadstat and returns the
+frame plus its metadata; blank character values come back as missing (NA).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping
+
+import numpy as np
+import pandas as pd
+
+from studybuild.atomic import atomic_file
+from studybuild.errors import ExportError, InputError
+
+SAS_EPOCH = pd.Timestamp("1960-01-01")
+IBM_MAX = 16.0 ** 63          # largest magnitude an IBM double can hold (exclusive)
+IBM_MIN = 16.0 ** -65         # smallest non-zero magnitude
+MAX_CHAR_BYTES = 200
+MAX_LABEL = 40
+NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,7}$")
+_STAMP_RE = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
+DEFAULT_TIMESTAMP = dt.datetime(2000, 1, 1)
+
+# Transliteration table beyond Unicode decomposition (NFKD + dropping combining marks).
+_TRANSLIT = {
+    "ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O", "đ": "d",
+    "Đ": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH", "ð": "d", "Ð": "D", "ı": "i",
+    "‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "–": "-", "—": "-",
+    "‐": "-", "−": "-", "…": "...", "•": "*", "·": ".", "°": " deg", "±": "+/-", "×": "x",
+    "÷": "/", "µ": "u", "μ": "u", "≤": "<=", "≥": ">=", "\u00a0": " ", "€": "EUR", "£": "GBP",
+    "©": "(c)", "®": "(R)", "™": "(TM)",
+}
+
+
+def transliterate(text: str) -> str:
+    """ASCII spelling of ``text``: table above first, then NFKD decomposition with combining
+    marks dropped. Characters with no ASCII spelling are kept (and then rejected by the check).
+
+    >>> transliterate("Müller – 5 µg")
+    'Muller - 5 ug'
+    """
+    if text.isascii():
+        return text
+    out = []
+    for ch in text:
+        if ch.isascii():
+            out.append(ch)
+        elif ch in _TRANSLIT:
+            out.append(_TRANSLIT[ch])
+        else:
+            decomposed = "".join(c for c in unicodedata.normalize("NFKD", ch)
+                                 if not unicodedata.combining(c))
+            out.append(decomposed if decomposed and decomposed.isascii() else ch)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One reason a frame cannot be written as XPT v5."""
+
+    rule: str            # name, label, dataset-label, length, ascii, numeric-range, type
+    dataset: str
+    variable: str | None
+    row: int | None      # 1-based record number
+    message: str
+    value: str | None = None
+
+    def __str__(self) -> str:
+        where = f"dataset {self.dataset}"
+        if self.variable:
+            where += f", variable {self.variable}"
+        if self.row is not None:
+            where += f", row {self.row}"
+        return f"{where}: {self.message}"
+
+
+class XptExportError(ExportError):
+    """Raised by :func:`write_xpt` with every violation attached (``.violations``)."""
+
+    def __init__(self, violations: list[Violation]):
+        first = violations[0]
+        more = f" (and {len(violations) - 1} more violations)" if len(violations) > 1 else ""
+        super().__init__(first.message + more, dataset=first.dataset, variable=first.variable,
+                         row=first.row, hint=_HINTS.get(first.rule))
+        self.violations = violations
+
+
+_HINTS = {
+    "name": "rename it in the spec: XPT v5 names are 1-8 characters A-Z, 0-9, _ starting with "
+            "a letter",
+    "label": "shorten the label in the spec to 40 characters",
+    "dataset-label": "shorten the dataset label to 40 characters",
+    "length": "split the text into --TEXT1..n or SUPPQUAL records of at most 200 bytes",
+    "ascii": "fix the text at source, or write with ascii='transliterate' "
+             "(--transliterate) to spell accents and punctuation in ASCII",
+    "numeric-range": "an IBM double holds magnitudes between 5.4e-79 and 7.2e75; "
+                     "check the derivation",
+    "type": "convert the column to text or numbers before export",
+}
+
+
+@dataclass(frozen=True)
+class XptMeta:
+    """What an XPT file says about itself, as read back."""
+
+    dataset: str
+    label: str
+    columns: tuple[str, ...]
+    labels: Mapping[str, str]
+    formats: Mapping[str, str]
+    lengths: Mapping[str, int]
+    types: Mapping[str, str]        # "Char" or "Num"
+    rows: int
+    version: int = 5
+
+
+def _date_kind(name: str) -> str | None:
+    """Which SAS date format an ADaM-style variable name implies."""
+    n = name.upper()
+    if n.endswith("DTM"):
+        return "datetime"
+    if n.endswith("DT"):
+        return "date"
+    if n.endswith("TM"):
+        return "time"
+    return None
+
+
+_FORMATS = {"date": "DATE9.", "datetime": "DATETIME20.", "time": "TIME8."}
+
+
+def _to_sas_numbers(s: pd.Series, kind: str) -> pd.Series:
+    """datetime64 / timedelta64 -> float SAS numbers (days for dates, seconds otherwise)."""
+    if pd.api.types.is_timedelta64_dtype(s):
+        return s.dt.total_seconds().astype("float64")
+    ts = pd.to_datetime(s)
+    delta = ts - SAS_EPOCH
+    if kind == "date":
+        return (delta.dt.floor("D") / pd.Timedelta(days=1)).astype("float64")
+    if kind == "time":
+        return ((ts - ts.dt.normalize()) / pd.Timedelta(seconds=1)).astype("float64")
+    return (delta / pd.Timedelta(seconds=1)).astype("float64")
+
+
+def _is_text(s: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(s) or s.dtype == object
+
+
+def _rows(mask: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(mask) + 1
+
+
+def prepare(df: pd.DataFrame, dataset: str, *, formats: Mapping[str, str] | None = None,
+            ascii: Literal["error", "transliterate"] = "error"
+            ) -> tuple[pd.DataFrame, dict[str, str], list[Violation]]:
+    """Convert a frame to what XPT stores (float64 numbers, str text) and list violations.
+
+    Returns the converted frame, the SAS formats per variable and the violations found while
+    converting (type problems). Length/ASCII/range checks are in :func:`check_xpt`.
+    """
+    out: dict[str, pd.Series] = {}
+    fmts: dict[str, str] = {}
+    problems: list[Violation] = []
+    formats = dict(formats or {})
+    for col in df.columns:
+        s = df[col]
+        name = str(col)
+        kind = _date_kind(name)
+        if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_timedelta64_dtype(s):
+            use = kind or "datetime"
+            if pd.api.types.is_timedelta64_dtype(s):
+                use = "time"
+            out[name] = _to_sas_numbers(s, use)
+            fmts[name] = _FORMATS[use]
+        elif pd.api.types.is_bool_dtype(s):
+            out[name] = s.astype("float64")
+        elif pd.api.types.is_numeric_dtype(s):
+            out[name] = s.astype("float64")
+            if kind and dataset.upper().startswith("AD") and not name.upper().endswith("DY"):
+                fmts[name] = _FORMATS[kind]
+        elif _is_text(s):
+            vals = s.astype(object)
+            notna = vals.notna().to_numpy()
+            nontext = notna & ~vals.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+            if nontext.any():
+                rows = _rows(nontext)
+                val = vals.iloc[rows[0] - 1]
+                problems.append(Violation(
+                    "type", dataset, name, int(rows[0]),
+                    f"text column holds a non-text value {val!r} ({type(val).__name__})"
+                    + (f" ({len(rows)} rows)" if len(rows) > 1 else ""), repr(val)))
+            txt = vals.where(notna, "").astype("str")
+            if ascii == "transliterate":
+                txt = txt.map(transliterate)
+            out[name] = txt.str.rstrip(" ")
+        else:
+            problems.append(Violation("type", dataset, name, None,
+                                      f"unsupported column type {s.dtype}"))
+            out[name] = s.astype("str")
+        if name in formats:
+            fmts[name] = formats[name]
+    frame = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
+    return frame, fmts, problems
+
+
+def check_xpt(df: pd.DataFrame, dataset: str, *, label: str,
+              labels: Mapping[str, str]) -> list[Violation]:
+    """Every XPT v5 violation in an already :func:`prepare`-d frame (empty list if none)."""
+    v: list[Violation] = []
+    if not NAME_RE.match(dataset):
+        v.append(Violation("name", dataset, None, None,
+                           f"dataset name {dataset!r} is not a valid XPT v5 name"))
+    if len(label) > MAX_LABEL:
+        v.append(Violation("dataset-label", dataset, None, None,
+                           f"dataset label is {len(label)} characters, over 40: {label!r}",
+                           label))
+    if not label.isascii():
+        v.append(Violation("ascii", dataset, None, None,
+                           f"dataset label is not ASCII: {label!r}", label))
+    for col in df.columns:
+        if not NAME_RE.match(col):
+            why = "longer than 8 characters" if len(col) > 8 else \
+                "not of the form A-Z, 0-9, _ with a leading letter"
+            v.append(Violation("name", dataset, col, None,
+                               f"variable name {col!r} is {why}", col))
+        lab = labels.get(col)
+        if lab is None or lab == "":
+            v.append(Violation("label", dataset, col, None,
+                               f"variable {col} has no label (labels come from the SDTMIG/"
+                               "ADaMIG metadata or the spec)"))
+        else:
+            if len(lab) > MAX_LABEL:
+                v.append(Violation("label", dataset, col, None,
+                                   f"label is {len(lab)} characters, over 40: {lab!r}", lab))
+            if not lab.isascii():
+                v.append(Violation("ascii", dataset, col, None,
+                                   f"label is not ASCII: {lab!r}", lab))
+        s = df[col]
+        if s.dtype == "float64":
+            a = s.to_numpy()
+            finite = np.isfinite(a)
+            inf = np.isinf(a)
+            with np.errstate(invalid="ignore"):
+                big = finite & (np.abs(a) >= IBM_MAX)
+                tiny = finite & (a != 0) & (np.abs(a) < IBM_MIN)
+            for mask, what in ((inf, "is infinite"), (big, "is too large for an IBM double"),
+                               (tiny, "is too small for an IBM double and would be written "
+                                      "as 0")):
+                if mask.any():
+                    rows = _rows(mask)
+                    val = float(a[rows[0] - 1])
+                    v.append(Violation("numeric-range", dataset, col, int(rows[0]),
+                                       f"value {val!r} {what}"
+                                       + (f" ({len(rows)} rows)" if len(rows) > 1 else ""),
+                                       repr(val)))
+        else:
+            txt = s.astype("str")
+            nonascii = ~txt.map(str.isascii).to_numpy(dtype=bool)
+            if nonascii.any():
+                rows = _rows(nonascii)
+                val = txt.iloc[rows[0] - 1]
+                chars = "".join(sorted({c for c in val if not c.isascii()}))
+                v.append(Violation("ascii", dataset, col, int(rows[0]),
+                                   f"value {val!r} has non-ASCII characters {chars!r}"
+                                   + (f" ({len(rows)} rows)" if len(rows) > 1 else ""), val))
+            nbytes = txt.str.encode("utf-8").str.len().to_numpy()
+            long = nbytes > MAX_CHAR_BYTES
+            if long.any():
+                rows = _rows(long)
+                val = txt.iloc[rows[0] - 1]
+                v.append(Violation("length", dataset, col, int(rows[0]),
+                                   f"value is {int(nbytes[rows[0] - 1])} bytes, over 200: "
+                                   f"{val[:40]!r}..."
+                                   + (f" ({len(rows)} rows)" if len(rows) > 1 else ""), val))
+    return v
+
+
+def _order_and_labels(df: pd.DataFrame, dataset: str, labels: Mapping[str, str] | None,
+                      order: Iterable[str] | None) -> tuple[list[str], dict[str, str]]:
+    from studybuild import standards
+
+    try:
+        std = standards.standard_for(dataset)
+        meta = std.dataset(dataset) if not dataset.upper().startswith("AD") else None
+    except standards.StandardsLookupError:
+        meta = None
+    cols = [str(c) for c in df.columns]
+    if order is not None:
+        order = [c for c in order if c in cols]
+        cols = order + [c for c in cols if c not in order]
+    elif meta is not None:
+        # IG order for IG variables; non-standard variables keep their place after them
+        rank = {v.name: v.order for v in meta.variables}
+        cols = sorted(cols, key=lambda c: (rank.get(c, 10_000), cols.index(c)))
+    out: dict[str, str] = {}
+    attrs = df.attrs.get("labels", {}) if isinstance(df.attrs.get("labels"), Mapping) else {}
+    for c in cols:
+        lab = (labels or {}).get(c) or attrs.get(c)
+        if not lab:
+            var = None
+            if meta is not None:
+                var = meta.find(c)
+            elif dataset.upper().startswith("AD"):
+                # ADSL variables are copied into every ADaM dataset, so ADSL labels come first
+                ad = standards.adamig()
+                var = ad.structure("ADSL").find(c) or ad.structure("TTE").find(c)
+            if var is not None and not any(t in var.label for t in ("{", "xx", "zz")):
+                lab = var.label
+        if lab:
+            out[c] = lab
+    return cols, out
+
+
+def dataset_label(dataset: str) -> str | None:
+    """The SDTMIG/ADaMIG label for a dataset name, if the standard has one."""
+    from studybuild import standards
+
+    name = dataset.upper()
+    if name.startswith("SUPP") and len(name) > 4:
+        return f"Supplemental Qualifiers for {name[4:]}"
+    if name == "ADSL":
+        return "Subject-Level Analysis Dataset"
+    if name.startswith("AD"):
+        return None
+    try:
+        return standards.sdtmig().dataset(name).label
+    except standards.StandardsLookupError:
+        return None
+
+
+def write_xpt(df: pd.DataFrame, path: str | os.PathLike, *, dataset: str | None = None,
+              label: str | None = None, labels: Mapping[str, str] | None = None,
+              order: Iterable[str] | None = None, formats: Mapping[str, str] | None = None,
+              ascii: Literal["error", "transliterate"] = "error",
+              timestamp: dt.datetime | None = None) -> Path:
+    """Write ``df`` as a SAS transport v5 file, or raise :class:`XptExportError`.
+
+    ``path`` is a folder (the file becomes ``<dataset lower>.xpt``) or a file path.
+    ``dataset`` defaults to the file stem upper-cased. Variable order: ``order`` if given, else
+    SDTMIG order for SDTM domains, else the frame's. Labels: ``labels``, then
+    ``df.attrs["labels"]``, then the IG. ``timestamp`` is written as the created/modified stamp
+    (default: ``SOURCE_DATE_EPOCH`` if set, else 2000-01-01T00:00:00).
+    """
+    import pyreadstat
+
+    path = Path(path)
+    if path.is_dir() or path.suffix == "":
+        if dataset is None:
+            raise ExportError("give the dataset name when writing into a folder")
+        path = path / f"{dataset.lower()}.xpt"
+    dataset = (dataset or path.stem).upper()
+    if label is None:
+        label = df.attrs.get("label") or dataset_label(dataset)
+    if not label:
+        raise XptExportError([Violation("dataset-label", dataset, None, None,
+                                        "dataset has no label (give label=...)")])
+    cols, labs = _order_and_labels(df, dataset, labels, order)
+    frame, fmts, problems = prepare(df[cols], dataset, formats=formats, ascii=ascii)
+    violations = problems + check_xpt(frame, dataset, label=label, labels=labs)
+    if violations:
+        raise XptExportError(violations)
+    when = timestamp or _default_timestamp()
+    stamp = when.strftime("%d%b%y:%H:%M:%S").upper().encode("ascii")
+    with atomic_file(path) as tmp:
+        pyreadstat.write_xport(frame, str(tmp), file_format_version=5, table_name=dataset,
+                               file_label=label, column_labels=[labs[c] for c in cols],
+                               variable_format=fmts or None)
+        _fix_header_stamps(tmp, stamp)
+    return path
+
+
+def _default_timestamp() -> dt.datetime:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc).replace(tzinfo=None)
+    return DEFAULT_TIMESTAMP
+
+
+def _fix_header_stamps(path: Path, stamp: bytes) -> None:
+    """Replace the created/modified stamps in the library and member headers (they precede
+    the OBS header record; data records are never touched)."""
+    with open(path, "r+b") as f:
+        head = f.read(80 * 64)
+        end = head.find(b"HEADER RECORD*******OBS     HEADER RECORD")
+        region = head if end < 0 else head[:end]
+        fixed = _STAMP_RE.sub(stamp, region)
+        if fixed != region:
+            f.seek(0)
+            f.write(fixed)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+def read_xpt(path: str | os.PathLike, *, convert_dates: bool = True
+             ) -> tuple[pd.DataFrame, XptMeta]:
+    """Read an XPT file (v5 or v8) into a frame and its metadata.
+
+    Character blanks become NA. With ``convert_dates`` numeric variables with a SAS date or
+    datetime format come back as datetime64; otherwise as SAS numbers. Raises
+    :class:`~studybuild.errors.InputError` (never a traceback) for a file that is not a
+    readable transport file.
+    """
+    import pyreadstat
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", path=path)
+    with open(path, "rb") as f:
+        magic = f.read(80)
+    if not magic.startswith(b"HEADER RECORD*******LIB"):
+        raise InputError("not a SAS transport (XPT) file: the library header record is missing",
+                         path=path, hint="is it a SAS7BDAT, CSV or another file renamed .xpt?")
+    try:
+        df, meta = pyreadstat.read_xport(str(path), disable_datetime_conversion=True)
+    except Exception as e:  # pyreadstat raises ReadstatError/PyreadstatError/ValueError
+        raise InputError(f"cannot read SAS transport file: {e}", path=path,
+                         hint="the file may be truncated or corrupted; export it again") from None
+    formats = {}
+    for col, fmt in (meta.original_variable_types or {}).items():
+        if fmt:
+            formats[col] = fmt if fmt.endswith(".") or re.search(r"\.\d*$", fmt) else fmt + "."
+    types = {c: "Num" if t in ("double", "float", "int8", "int16", "int32") else "Char"
+             for c, t in (meta.readstat_variable_types or {}).items()}
+    out = {}
+    for col in df.columns:
+        s = df[col]
+        if types.get(col) == "Char":
+            s = s.astype("str").where(s.astype("str").str.strip() != "", pd.NA) \
+                if len(s) else s.astype("str")
+            s = s.astype("str")
+        elif convert_dates and col in formats:
+            f = formats[col].upper()
+            if f.startswith(("DATETIME", "E8601DT", "IS8601DT")):
+                s = (SAS_EPOCH + pd.to_timedelta(s, unit="s")).astype("datetime64[s]")
+            elif f.startswith(("DATE", "YYMMDD", "E8601DA", "IS8601DA", "MMDDYY", "DDMMYY")):
+                s = (SAS_EPOCH + pd.to_timedelta(s, unit="D")).astype("datetime64[s]")
+        out[col] = s
+    frame = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
+    labels = dict(zip(meta.column_names, meta.column_labels or [""] * len(meta.column_names)))
+    frame.attrs["labels"] = {k: v or "" for k, v in labels.items()}
+    frame.attrs["label"] = meta.file_label or ""
+    version = 8 if magic.startswith(b"HEADER RECORD*******LIBV8") else 5
+    xmeta = XptMeta(dataset=(meta.table_name or path.stem).upper(),
+                    label=meta.file_label or "", columns=tuple(meta.column_names),
+                    labels={k: v or "" for k, v in labels.items()}, formats=formats,
+                    lengths=dict(meta.variable_storage_width or {}), types=types,
+                    rows=int(meta.number_rows if meta.number_rows is not None else len(df)),
+                    version=version)
+    return frame, xmeta
