@@ -143,13 +143,18 @@ def coerce_types(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def _name_from(frame: pd.DataFrame, stem: str) -> str:
+    """DOMAIN value for SDTM domains; for ADaM (stem AD*) and others the upper-cased stem,
+    cut at the first '_' when longer than 8 characters (adtte_onco.csv -> ADTTE)."""
+    up = stem.upper()
+    if len(up) > 8 and "_" in up:
+        up = up.split("_", 1)[0]
+    if up.startswith("AD"):
+        return up
     if "DOMAIN" in frame.columns:
         vals = frame["DOMAIN"].dropna().unique()
         if len(vals) == 1 and isinstance(vals[0], str) and re.fullmatch(r"[A-Z]{2}", vals[0]):
             return vals[0]
-    if "RDOMAIN" in frame.columns and stem.upper().startswith("SUPP"):
-        return stem.upper()
-    return stem.upper()
+    return up
 
 
 def read_dataset(path: str | os.PathLike, *, coerce: bool = True) -> LoadedDataset:
@@ -200,6 +205,12 @@ def read_dataset(path: str | os.PathLike, *, coerce: bool = True) -> LoadedDatas
                          labels=labels, lengths=lengths)
 
 
+def _looks_like_dataset_json(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    return b'"datasetJSONVersion"' in head or b'"columns"' in head
+
+
 def read_folder(path: str | os.PathLike, *, names: Iterable[str] | None = None,
                 coerce: bool = True) -> DatasetFolder:
     """Read every dataset file in a folder (not recursive). When one dataset exists in several
@@ -225,6 +236,9 @@ def read_folder(path: str | os.PathLike, *, names: Iterable[str] | None = None,
             ignored.append((p, "not a dataset file"))
             continue
         if wanted is not None and p.stem.upper() not in wanted:
+            continue
+        if p.suffix.lower() in (".json", ".ndjson") and not _looks_like_dataset_json(p):
+            ignored.append((p, "JSON file that is not Dataset-JSON"))
             continue
         ds = read_dataset(p, coerce=coerce)
         if wanted is not None and ds.name not in wanted and p.stem.upper() not in wanted:
