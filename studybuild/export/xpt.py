@@ -129,6 +129,7 @@ _HINTS = {
     "numeric-range": "an IBM double holds magnitudes between 5.4e-79 and 7.2e75; "
                      "check the derivation",
     "type": "convert the column to text or numbers before export",
+    "blank-rows": "drop empty records before export (every SDTM/ADaM record has STUDYID)",
 }
 
 
@@ -250,6 +251,16 @@ def check_xpt(df: pd.DataFrame, dataset: str, *, label: str,
     if not label.isascii():
         v.append(Violation("ascii", dataset, None, None,
                            f"dataset label is not ASCII: {label!r}", label))
+    if len(df) and len(df.columns) and all(df[c].dtype != "float64" for c in df.columns):
+        # XPT v5 has no record count: trailing all-blank records look like end-of-file padding
+        # and every reader drops them. Refuse rather than lose them silently.
+        blank = np.logical_and.reduce([(df[c] == "").to_numpy() for c in df.columns])
+        if blank[-1]:
+            first = len(blank) - int(np.argmin(blank[::-1])) if not blank.all() else 0
+            v.append(Violation("blank-rows", dataset, None, first + 1,
+                               f"rows {first + 1}-{len(blank)} are entirely blank; XPT v5 "
+                               "cannot tell them from end-of-file padding and readers drop "
+                               "them"))
     for col in df.columns:
         if not NAME_RE.match(col):
             why = "longer than 8 characters" if len(col) > 8 else \
