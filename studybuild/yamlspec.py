@@ -29,6 +29,10 @@ Lines = dict[tuple, int]
 M = TypeVar("M", bound=BaseModel)
 
 
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in
+               ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "merge")}
+
+
 class _Walker:
     def __init__(self, path: Path):
         self.path = path
@@ -43,6 +47,11 @@ class _Walker:
                             path=self.path, line=node.start_mark.line + 1,
                             hint="specs must not use YAML aliases to repeat large blocks")
         self.lines.setdefault(at, node.start_mark.line + 1)
+        if node.tag not in _PLAIN_TAGS:
+            raise SpecError(f"YAML tag {node.tag!r} is not allowed", path=self.path,
+                            line=node.start_mark.line + 1,
+                            hint="only plain YAML is allowed in specs (no !!python or custom "
+                                 "tags)")
         if isinstance(node, yaml.MappingNode):
             self.constructor.flatten_mapping(node)
             out: dict[Any, Any] = {}
