@@ -1,0 +1,479 @@
+"""ADSL: one record per subject, from DM plus EX, DS, AE, LB, TU, CM, SUPPDM and whatever
+other dated domains the SDTM folder holds.
+
+The steps follow admiral's ADSL template (treatment dates from EX doses > 0 or placebo,
+disposition from DS, death from DM/AE/DS, last known alive date from several sources, groupings)
+and add what the oncology protocols need: ITTFL/FASFL/EFFFL, EOTSTT, ENRLDT, NACTDT and study
+variables (histology, prior lines) named in the study's ``adam/adsl.yaml``.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from adam._frame import SUBJECT_KEYS, day_numbers, flag, mask_of, str_col
+from adam.dates import DateImputation, convert_dtc_to_dt, derive_vars_dt, derive_vars_dtm, \
+    derive_vars_dtm_to_dt, dtc_is_invalid
+from adam.derive import (DateSource, derive_var_extreme_dt, derive_var_merged_exist_flag,
+                         derive_vars_cat, derive_vars_duration, derive_vars_merged)
+from adam.options import AdamOptions, Where
+from studybuild.errors import InputError
+from studybuild.findings import Findings
+
+KEYS = list(SUBJECT_KEYS)
+NOT_ASSIGNED = ("SCRNFAIL", "SCREEN FAILURE", "NOTASSGN", "NOT ASSIGNED", "NOTTRT",
+                "NOT TREATED")
+# domains whose dates say nothing about being alive during the study
+_NOT_ALIVE_DOMAINS = {"DM", "TS", "TA", "TE", "TV", "TI", "TD", "TM", "RELREC", "CO", "DD",
+                      "SE", "SM"}
+
+
+def _valid_dose(ex: pd.DataFrame) -> np.ndarray:
+    dose = pd.to_numeric(ex["EXDOSE"], errors="coerce").to_numpy(dtype="float64") \
+        if "EXDOSE" in ex.columns else np.full(len(ex), np.nan)
+    placebo = ex["EXTRT"].astype("str").str.upper().str.contains("PLACEBO", regex=False) \
+        .fillna(False).to_numpy(bool) if "EXTRT" in ex.columns else np.zeros(len(ex), bool)
+    with np.errstate(invalid="ignore"):
+        # no EXDOSE collected: a record of administration counts as a dose
+        return np.where(np.isnan(dose), "EXDOSE" not in ex.columns, (dose > 0) | ((dose == 0)
+                                                                                 & placebo))
+
+
+def _report_bad_dates(df: pd.DataFrame, name: str, cols, findings: Findings) -> None:
+    for c in cols:
+        if c not in df.columns:
+            continue
+        bad = dtc_is_invalid(df[c])
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            findings.add("ADAM-DATE-INVALID", "warning",
+                         f"{len(rows)} {name}.{c} value(s) are not ISO 8601 dates and were "
+                         f"treated as missing (first: {df[c].iloc[rows[0]]!r})",
+                         dataset=name, variable=c, row=int(rows[0]) + 1,
+                         value=df[c].iloc[rows[0]])
+
+
+def _status(decod: pd.Series) -> np.ndarray:
+    d = decod.to_numpy(dtype=object)
+    out = np.where(pd.isna(d), None, np.where(d == "COMPLETED", "COMPLETED",
+                                              np.where(d == "SCREEN FAILURE", None,
+                                                       "DISCONTINUED")))
+    return out
+
+
+def build_adsl(sdtm: Mapping[str, pd.DataFrame], *, options: AdamOptions,
+               findings: Findings) -> pd.DataFrame:
+    """Derive ADSL from an SDTM folder's frames (DM required).
+
+    >>> dm = pd.DataFrame({"STUDYID": ["S"], "DOMAIN": ["DM"], "USUBJID": ["S-1"], "AGE": [70.0],
+    ...                    "ARM": ["A"], "ACTARM": ["A"], "ARMCD": ["A"], "RACE": ["WHITE"]})
+    >>> build_adsl({"DM": dm}, options=AdamOptions(), findings=Findings())[
+    ...     ["USUBJID", "AGEGR1", "SAFFL"]].values.tolist()
+    [['S-1', '>64', 'N']]
+    """
+    if "DM" not in sdtm:
+        raise InputError("ADaM needs DM (demographics) in the SDTM folder")
+    o = options.adsl
+    dm = sdtm["DM"]
+    missing = [c for c in KEYS if c not in dm.columns]
+    if missing:
+        raise InputError(f"DM lacks {', '.join(missing)}")
+    dup = dm.duplicated(subset=KEYS)
+    if dup.any():
+        raise InputError(f"DM has more than one record for USUBJID "
+                         f"{dm.loc[dup, 'USUBJID'].iloc[0]!r}")
+    adsl = dm.drop(columns=[c for c in ("DOMAIN",) if c in dm.columns]).reset_index(drop=True)
+    _report_bad_dates(dm, "DM", ["RFSTDTC", "RFENDTC", "DTHDTC", "BRTHDTC", "RFICDTC"],
+                      findings)
+    new: dict[str, pd.Series] = {}
+    if "ARM" in adsl.columns:
+        new["TRT01P"] = adsl["ARM"]
+    if "ACTARM" in adsl.columns:
+        new["TRT01A"] = adsl["ACTARM"]
+    adsl = adsl.assign(**new)
+
+    # -- treatment dates (EX) -------------------------------------------------------------
+    ex = sdtm.get("EX")
+    if ex is not None and len(ex) and "EXSTDTC" in ex.columns:
+        _report_bad_dates(ex, "EX", ["EXSTDTC", "EXENDTC"], findings)
+        ex_ext = derive_vars_dtm(ex, dtc="EXSTDTC", new_vars_prefix="EXST",
+                                 imputation=DateImputation(highest="h"))
+        endcol = "EXENDTC" if "EXENDTC" in ex.columns else "EXSTDTC"
+        ex_ext = derive_vars_dtm(ex_ext, dtc=endcol, new_vars_prefix="EXEN",
+                                 imputation=DateImputation(highest="h", time="last"))
+        dosed = _valid_dose(ex_ext)
+        seq = ["EXSEQ"] if "EXSEQ" in ex_ext.columns else []
+        adsl = derive_vars_merged(
+            adsl, dataset_add=ex_ext, filter_add=dosed & ex_ext["EXSTDTM"].notna().to_numpy(),
+            new_vars={"TRTSDTM": "EXSTDTM", "TRTSTMF": "EXSTTMF"}, order=["EXSTDTM", *seq],
+            mode="first", by_vars=KEYS)
+        adsl = derive_vars_merged(
+            adsl, dataset_add=ex_ext, filter_add=dosed & ex_ext["EXENDTM"].notna().to_numpy(),
+            new_vars={"TRTEDTM": "EXENDTM", "TRTETMF": "EXENTMF"}, order=["EXENDTM", *seq],
+            mode="last", by_vars=KEYS)
+        adsl = derive_vars_dtm_to_dt(adsl, source_vars=["TRTSDTM", "TRTEDTM"])
+        adsl = derive_vars_duration(adsl, new_var="TRTDURD", start_date="TRTSDT",
+                                    end_date="TRTEDT")
+        adsl = derive_var_merged_exist_flag(adsl, dataset_add=ex, by_vars=KEYS,
+                                            new_var="SAFFL", condition=_valid_dose(ex),
+                                            false_value="N", missing_value="N")
+        orphans = ~ex["USUBJID"].isin(dm["USUBJID"])
+        if orphans.any():
+            findings.add("ADAM-EX-NODM", "error",
+                         f"{int(orphans.sum())} EX record(s) for subjects not in DM "
+                         f"(first: {ex.loc[orphans, 'USUBJID'].iloc[0]})", dataset="EX",
+                         variable="USUBJID", row=int(np.flatnonzero(orphans)[0]) + 1)
+    else:
+        nat = pd.Series(np.full(len(adsl), np.datetime64("NaT", "s")))
+        adsl = adsl.assign(TRTSDT=nat, TRTEDT=nat, TRTDURD=np.full(len(adsl), np.nan),
+                           SAFFL=str_col(["N"] * len(adsl)))
+        findings.add("ADAM-ADSL-NOEX", "warning", "no EX: treatment dates are missing and "
+                     "SAFFL is N for everyone", dataset="ADSL", variable="TRTSDT")
+
+    # -- disposition (DS) -------------------------------------------------------------------
+    ds = sdtm.get("DS")
+    randomised = o.randomised
+    if ds is not None and len(ds) and "DSDECOD" in ds.columns:
+        dtc = "DSSTDTC" if "DSSTDTC" in ds.columns else "DSDTC"
+        _report_bad_dates(ds, "DS", [dtc], findings)
+        ds_ext = derive_vars_dt(ds, dtc=dtc, new_vars_prefix="DSST")
+        seq = ["DSSEQ"] if "DSSEQ" in ds_ext.columns else []
+        disp = ds_ext["DSCAT"].eq("DISPOSITION EVENT").to_numpy() if "DSCAT" in ds_ext.columns \
+            else np.ones(len(ds_ext), bool)
+        decod = ds_ext["DSDECOD"]
+        scrf = disp & decod.eq("SCREEN FAILURE").to_numpy()
+        adsl = derive_vars_merged(adsl, dataset_add=ds_ext, filter_add=scrf, by_vars=KEYS,
+                                  new_vars={"SCRFDT": "DSSTDT"}, order=["DSSTDT", *seq],
+                                  mode="last")
+        eos = o.eos.mask(ds_ext) & disp
+        adsl = derive_vars_merged(adsl, dataset_add=ds_ext,
+                                  filter_add=eos & ~decod.eq("SCREEN FAILURE").to_numpy(),
+                                  by_vars=KEYS, new_vars={"EOSDT": "DSSTDT"},
+                                  order=["DSSTDT", *seq], mode="last")
+        last_eos = derive_vars_merged(adsl[KEYS], dataset_add=ds_ext, filter_add=eos,
+                                      by_vars=KEYS, new_vars={"_D": "DSDECOD", "_T": "DSTERM"}
+                                      if "DSTERM" in ds_ext.columns else {"_D": "DSDECOD"},
+                                      order=["DSSTDT", *seq], mode="last", exist_flag="_E")
+        st = _status(last_eos["_D"])
+        st = np.where(last_eos["_E"].eq("Y").to_numpy(), st, "ONGOING")
+        reas = last_eos["_D"].where(~last_eos["_D"].isin(["COMPLETED", "SCREEN FAILURE"]))
+        new = {"EOSSTT": str_col(st), "DCSREAS": str_col(reas.to_numpy(dtype=object))}
+        if "_T" in last_eos.columns:
+            new["DCSREASP"] = str_col(last_eos["_T"].where(last_eos["_D"].eq("OTHER"))
+                                      .to_numpy(dtype=object))
+        adsl = adsl.assign(**new)
+        eot = o.eot.mask(ds_ext) & disp
+        if eot.any():
+            last_eot = derive_vars_merged(adsl[KEYS], dataset_add=ds_ext, filter_add=eot,
+                                          by_vars=KEYS, new_vars={"_D": "DSDECOD"},
+                                          order=["DSSTDT", *seq], mode="last", exist_flag="_E")
+            st = _status(last_eot["_D"])
+            st = np.where(last_eot["_E"].eq("Y").to_numpy(), st,
+                          np.where(adsl["TRTSDT"].notna().to_numpy(), "ONGOING", None))
+            adsl = adsl.assign(
+                EOTSTT=str_col(st),
+                DCTREAS=str_col(last_eot["_D"].where(~last_eot["_D"].isin(
+                    ["COMPLETED", "SCREEN FAILURE"])).to_numpy(dtype=object)))
+        else:
+            findings.add("ADAM-ADSL-NOEOT", "notice",
+                         "DS has no end-of-treatment disposition records (DSCAT DISPOSITION "
+                         "EVENT with EPOCH TREATMENT): EOTSTT is not derived", dataset="ADSL",
+                         variable="EOTSTT")
+        frv = (ds_ext["DSCAT"].eq("OTHER EVENT") & decod.eq("FINAL RETRIEVAL VISIT")).to_numpy() \
+            if "DSCAT" in ds_ext.columns else np.zeros(len(ds_ext), bool)
+        if frv.any():
+            adsl = derive_vars_merged(adsl, dataset_add=ds_ext, filter_add=frv, by_vars=KEYS,
+                                      new_vars={"FRVDT": "DSSTDT"}, order=["DSSTDT", *seq],
+                                      mode="last")
+        rnd = decod.eq("RANDOMIZED").to_numpy()
+        if randomised is None:
+            randomised = bool(rnd.any())
+        if rnd.any() or randomised:
+            adsl = derive_vars_merged(adsl, dataset_add=ds_ext, filter_add=rnd, by_vars=KEYS,
+                                      new_vars={"RANDDT": "DSSTDT"}, order=["DSSTDT", *seq],
+                                      mode="first")
+        enr = decod.isin(list(o.enrolment_milestones)).to_numpy()
+        if enr.any():
+            adsl = derive_vars_merged(adsl, dataset_add=ds_ext, filter_add=enr, by_vars=KEYS,
+                                      new_vars={"ENRLDT": "DSSTDT"}, order=["DSSTDT", *seq],
+                                      mode="first")
+    else:
+        findings.add("ADAM-ADSL-NODS", "warning", "no DS: disposition variables and RANDDT "
+                     "are not derived", dataset="ADSL", variable="EOSSTT")
+    ts = sdtm.get("TS")
+    if randomised is None and ts is not None and "TSPARMCD" in ts.columns:
+        r = ts.loc[ts["TSPARMCD"].eq("RANDOM"), "TSVAL"]
+        randomised = bool(len(r)) and str(r.iloc[0]).upper() in ("Y", "YES")
+    randomised = bool(randomised)
+
+    # -- death ------------------------------------------------------------------------------
+    adsl = _death(adsl, sdtm, o.death_imputation, findings)
+
+    # -- last known alive date ------------------------------------------------------------
+    adsl = _lstalvdt(adsl, sdtm, o.lstalvdt, findings)
+
+    # -- groupings ----------------------------------------------------------------------------
+    if "AGE" in adsl.columns:
+        grouping = o.age_groups
+        if o.age_group_missing is not None:
+            grouping = grouping.model_copy(update={"missing": o.age_group_missing})
+        adsl = derive_vars_cat(adsl, source_var="AGE", new_var="AGEGR1", new_var_n="AGEGR1N",
+                               grouping=grouping)
+    if "RACE" in adsl.columns:
+        r = adsl["RACE"]
+        adsl = adsl.assign(RACEGR1=str_col(np.where(r.eq("WHITE"), "White",
+                                                    np.where(r.notna(), "Non-white",
+                                                             "Missing"))))
+
+    # -- population flags -------------------------------------------------------------------
+    n = len(adsl)
+    if "ARMNRS" in adsl.columns:
+        assigned = adsl["ARMNRS"].isna().to_numpy().copy()
+    else:
+        assigned = np.ones(n, dtype=bool)
+    for c in ("ARMCD", "ARM"):
+        if c in adsl.columns:
+            v = adsl[c].astype("str").str.upper()
+            assigned &= v.notna().to_numpy() & ~v.isin(NOT_ASSIGNED).to_numpy()
+            assigned &= ~v.str.startswith("SCRNFAIL").fillna(False).to_numpy(bool)
+            assigned &= ~v.str.startswith("SCREEN FAIL").fillna(False).to_numpy(bool)
+    if randomised and "RANDDT" in adsl.columns:
+        itt = adsl["RANDDT"].notna().to_numpy()
+    else:
+        itt = assigned
+    saf = adsl["SAFFL"].eq("Y").to_numpy()
+    fas = itt if o.fas == "itt" else itt & saf
+    adsl = adsl.assign(ITTFL=flag(itt, false="N"), FASFL=flag(fas, false="N"))
+    mdis = measurable_at_baseline(adsl, sdtm, evaluator=options.adrs.evaluator,
+                                  baseline_visits=options.adrs.baseline_visits)
+    if mdis is not None:
+        eff = fas & mdis & (saf if o.efficacy_requires_dose else True)
+        adsl = adsl.assign(EFFFL=flag(eff, false="N"))
+
+    # -- new anticancer therapy -------------------------------------------------------------
+    cm = sdtm.get("CM")
+    if cm is not None and len(cm) and "CMSTDTC" in cm.columns:
+        sel = options.adtte.new_therapy.mask(cm)
+        if sel.any():
+            cm_ext = derive_vars_dt(cm, dtc="CMSTDTC", new_vars_prefix="CMST",
+                                    imputation=DateImputation(highest="M", date="first"))
+            cm_ext = derive_vars_merged(cm_ext, dataset_add=adsl, by_vars=KEYS,
+                                        new_vars={"_TRTSDT": "TRTSDT"})
+            after = day_numbers(cm_ext["CMSTDT"]) >= day_numbers(cm_ext["_TRTSDT"])
+            adsl = derive_vars_merged(adsl, dataset_add=cm_ext, by_vars=KEYS,
+                                      filter_add=sel & after, new_vars={"NACTDT": "CMSTDT"},
+                                      order=["CMSTDT"], mode="first")
+
+    # -- study variables (histology, prior lines, ...) ---------------------------------------
+    for var, spec in o.extra.items():
+        adsl = _extra_var(adsl, sdtm, var, spec, findings)
+
+    adsl.attrs["randomised"] = randomised
+    return adsl
+
+
+def _death(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], imp: DateImputation,
+           findings: Findings) -> pd.DataFrame:
+    ds = sdtm.get("DS")
+    if "DTHDTC" in adsl.columns:
+        adsl = derive_vars_dt(adsl, dtc="DTHDTC", new_vars_prefix="DTH", imputation=imp)
+    else:
+        adsl = adsl.assign(DTHDT=pd.Series(np.full(len(adsl), np.datetime64("NaT", "s"))),
+                           DTHDTF=str_col([None] * len(adsl)))
+    # a death recorded only in DS
+    if ds is not None and len(ds) and "DSDECOD" in ds.columns:
+        dtc = "DSSTDTC" if "DSSTDTC" in ds.columns else "DSDTC"
+        death_ds = ds[ds["DSDECOD"].eq("DEATH").to_numpy()]
+        if len(death_ds):
+            d = death_ds.assign(_DT=convert_dtc_to_dt(death_ds[dtc], imp))
+            tmp = derive_vars_merged(adsl[KEYS], dataset_add=d, by_vars=KEYS,
+                                     new_vars={"_DT": "_DT"}, order=["_DT"], mode="first")
+            fill = adsl["DTHDT"].isna().to_numpy() & tmp["_DT"].notna().to_numpy()
+            if fill.any():
+                dth = adsl["DTHDT"].to_numpy().copy()
+                dth[fill] = tmp["_DT"].to_numpy()[fill]
+                adsl = adsl.assign(DTHDT=pd.Series(dth.astype("datetime64[s]")))
+                findings.add("ADAM-ADSL-DTHDS", "notice",
+                             f"{int(fill.sum())} death date(s) taken from DS because DM.DTHDTC "
+                             "is empty", dataset="ADSL", variable="DTHDT")
+    if "DTHFL" not in adsl.columns:
+        adsl = adsl.assign(DTHFL=flag(adsl["DTHDT"].notna().to_numpy()))
+    # cause of death: fatal AE, then DD, then DS
+    causes = []
+    ae = sdtm.get("AE")
+    if ae is not None and len(ae) and {"AEOUT", "AEDECOD"} <= set(ae.columns):
+        fatal = ae[ae["AEOUT"].eq("FATAL").to_numpy()]
+        if len(fatal):
+            causes.append(fatal[KEYS].assign(_C=fatal["AEDECOD"].to_numpy(), _DOM="AE",
+                                              _NR=1.0, _S=fatal.get("AESEQ", 0)))
+    dd = sdtm.get("DD")
+    if dd is not None and len(dd) and {"DDTESTCD", "DDORRES"} <= set(dd.columns):
+        prim = dd[dd["DDTESTCD"].isin(["PRCDTH"]).to_numpy()]
+        if len(prim):
+            val = prim["DDSTRESC"] if "DDSTRESC" in prim.columns else prim["DDORRES"]
+            causes.append(prim[KEYS].assign(_C=val.fillna(prim["DDORRES"]).to_numpy(),
+                                            _DOM="DD", _NR=2.0, _S=0.0))
+    if ds is not None and len(ds) and {"DSDECOD", "DSTERM"} <= set(ds.columns):
+        dsd = ds[ds["DSDECOD"].eq("DEATH").to_numpy() & ds["DSTERM"].ne("DEATH").to_numpy()]
+        if len(dsd):
+            causes.append(dsd[KEYS].assign(_C=dsd["DSTERM"].to_numpy(), _DOM="DS", _NR=3.0,
+                                           _S=dsd.get("DSSEQ", 0)))
+    if causes:
+        allc = pd.concat(causes, ignore_index=True)
+        allc["_S"] = pd.to_numeric(allc["_S"], errors="coerce")
+        adsl = derive_vars_merged(adsl, dataset_add=allc, by_vars=KEYS,
+                                  new_vars={"DTHCAUS": "_C", "DTHDOM": "_DOM"},
+                                  order=["_NR", "_S"], mode="first")
+        dead = adsl["DTHDT"].notna().to_numpy() | adsl["DTHFL"].eq("Y").to_numpy()
+        adsl = adsl.assign(DTHCAUS=adsl["DTHCAUS"].where(dead),
+                           DTHDOM=adsl["DTHDOM"].where(dead))
+        cause = adsl["DTHCAUS"].astype("str").str.upper()
+        pd_words = cause.str.contains("PROGRESSIVE DISEASE|DISEASE RELAPSE|DISEASE PROGRESSION",
+                                      regex=True).fillna(False).to_numpy(bool)
+        grp = np.where(adsl["DTHDOM"].isna(), None,
+                       np.where(adsl["DTHDOM"].eq("AE"), "ADVERSE EVENT",
+                                np.where(pd_words, "PROGRESSIVE DISEASE", "OTHER")))
+        adsl = adsl.assign(DTHCGR1=str_col(grp))
+    if "TRTSDT" in adsl.columns:
+        adsl = derive_vars_duration(adsl, new_var="DTHADY", start_date="TRTSDT",
+                                    end_date="DTHDT")
+        adsl = derive_vars_duration(adsl, new_var="LDDTHELD", start_date="TRTEDT",
+                                    end_date="DTHDT", add_one=False)
+        ld = adsl["LDDTHELD"].to_numpy()
+        with np.errstate(invalid="ignore"):
+            gr = np.where(np.isnan(ld), None, np.where(ld <= 30, "<= 30", "> 30"))
+            b30 = day_numbers(adsl["DTHDT"]) <= day_numbers(adsl["TRTSDT"]) + 30
+        adsl = adsl.assign(LDDTHGR1=str_col(gr), DTH30FL=flag(gr == "<= 30"),
+                           DTHA30FL=flag(gr == "> 30"), DTHB30FL=flag(b30))
+    return adsl
+
+
+def _alive_sources(sdtm: Mapping[str, pd.DataFrame], mode: str
+                   ) -> tuple[list[DateSource], dict[str, pd.DataFrame]]:
+    imp = DateImputation(highest="M", date="first")
+    srcs: list[DateSource] = []
+    data: dict[str, pd.DataFrame] = {}
+
+    def add(name: str, frame: pd.DataFrame, col: str, seq: str | None) -> None:
+        key = f"{name}.{col}"
+        d = frame[KEYS].assign(_DT=convert_dtc_to_dt(frame[col], imp).to_numpy())
+        if seq and seq in frame.columns:
+            d["_SEQ"] = pd.to_numeric(frame[seq], errors="coerce").to_numpy(dtype="float64")
+        data[key] = d
+        srcs.append(DateSource(key, "_DT", seq="_SEQ" if "_SEQ" in d.columns else None,
+                               set_values_to={"LALVDOM": name, "LALVVAR": col}))
+
+    if mode == "admiral":
+        plan = [("AE", "AESTDTC"), ("AE", "AEENDTC"), ("LB", "LBDTC")]
+    else:
+        plan = []
+        for name in sorted(sdtm):
+            if name in _NOT_ALIVE_DOMAINS or name.startswith("SUPP") or name.startswith("AP"):
+                continue
+            frame = sdtm[name]
+            if not set(KEYS) <= set(frame.columns):
+                continue
+            for col in frame.columns:
+                if col.endswith("DTC") and col.startswith(name[:2]):
+                    plan.append((name, col))
+    for name, col in plan:
+        frame = sdtm.get(name)
+        if frame is None or col not in frame.columns or not len(frame):
+            continue
+        if name == "DS" and "DSDECOD" in frame.columns:
+            frame = frame[~frame["DSDECOD"].eq("DEATH").to_numpy()]
+        add(name, frame, col, f"{name[:2]}SEQ")
+    return srcs, data
+
+
+def _lstalvdt(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], mode: str,
+              findings: Findings) -> pd.DataFrame:
+    srcs, data = _alive_sources(sdtm, mode)
+    if "TRTEDT" in adsl.columns:
+        srcs.append(DateSource("ADSL", "TRTEDT",
+                               set_values_to={"LALVDOM": "ADSL", "LALVVAR": "TRTEDT"}))
+        data["ADSL"] = adsl
+    out = derive_var_extreme_dt(adsl, new_var="LSTALVDT", sources=srcs, source_datasets=data,
+                                mode="last")
+    if "DTHDT" in out.columns:
+        after = day_numbers(out["LSTALVDT"]) > day_numbers(out["DTHDT"])
+        if after.any():
+            findings.add("ADAM-ADSL-ALIVEAFTERDEATH", "warning",
+                         f"{int(after.sum())} subject(s) have a known-alive date after their "
+                         f"death date (first: {out.loc[after, 'USUBJID'].iloc[0]})",
+                         dataset="ADSL", variable="LSTALVDT",
+                         row=int(np.flatnonzero(after)[0]) + 1)
+    return out
+
+
+def measurable_at_baseline(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *,
+                           evaluator: str, baseline_visits) -> np.ndarray | None:
+    """Per ADSL row: a target lesion identified at baseline by ``evaluator`` (None without
+    TU)."""
+    tu = sdtm.get("TU")
+    if tu is None or not len(tu) or "TUSTRESC" not in tu.columns:
+        return None
+    m = baseline_mask(tu, "TU", adsl, baseline_visits)
+    if "TUEVAL" in tu.columns:
+        m &= tu["TUEVAL"].eq(evaluator).to_numpy() | tu["TUEVAL"].isna().to_numpy() & \
+            (evaluator == "INVESTIGATOR")
+    m &= tu["TUSTRESC"].eq("TARGET").to_numpy()
+    hit = tu.loc[m, "USUBJID"].unique()
+    return adsl["USUBJID"].isin(hit).to_numpy()
+
+
+def baseline_mask(df: pd.DataFrame, dom: str, adsl: pd.DataFrame, baseline_visits,
+                  reference: str = "TRTSDT") -> np.ndarray:
+    """Records at baseline: a baseline visit name, EPOCH SCREENING, or a date on/before the
+    reference date (first dose)."""
+    m = np.zeros(len(df), dtype=bool)
+    if "VISIT" in df.columns:
+        m |= df["VISIT"].astype("str").str.upper().isin([v.upper() for v in baseline_visits]) \
+            .to_numpy()
+    if "EPOCH" in df.columns:
+        m |= df["EPOCH"].eq("SCREENING").to_numpy()
+    dtc = f"{dom}DTC"
+    if dtc in df.columns and reference in adsl.columns:
+        d = day_numbers(convert_dtc_to_dt(df[dtc]))
+        ref = derive_vars_merged(df[KEYS], dataset_add=adsl, by_vars=KEYS,
+                                 new_vars={"_R": reference})
+        with np.errstate(invalid="ignore"):
+            m |= d <= day_numbers(ref["_R"])
+    return m
+
+
+def _extra_var(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], var: str, spec,
+               findings: Findings) -> pd.DataFrame:
+    src = sdtm.get(spec.domain.upper())
+    if src is None or not len(src):
+        findings.add("ADAM-ADSL-EXTRA", "notice", f"{var}: {spec.domain} is not in the SDTM "
+                     "folder, so the variable is not derived", dataset="ADSL", variable=var)
+        return adsl
+    if spec.domain.upper().startswith("SUPP"):
+        sub = src[src["QNAM"].eq(spec.qnam).to_numpy()]
+        vals = sub[KEYS].assign(_V=sub["QVAL"].to_numpy())
+    else:
+        m = spec.where.mask(src) if spec.where else np.ones(len(src), bool)
+        col = spec.value
+        if col is None or col not in src.columns:
+            findings.add("ADAM-ADSL-EXTRA", "warning", f"{var}: {spec.domain} has no column "
+                         f"{col!r}", dataset="ADSL", variable=var)
+            return adsl
+        sub = src[m]
+        vals = sub[KEYS].assign(_V=sub[col].to_numpy())
+    vals = vals.drop_duplicates(subset=KEYS, keep="first")
+    out = derive_vars_merged(adsl, dataset_add=vals, by_vars=KEYS, new_vars={var: "_V"})
+    if spec.numeric:
+        out[var] = pd.to_numeric(out[var], errors="coerce").astype("float64")
+    else:
+        out[var] = out[var].astype("str")
+    if spec.label:
+        out.attrs.setdefault("labels", {})[var] = spec.label
+    return out
+
+
+__all__ = ["baseline_mask", "build_adsl", "measurable_at_baseline"]
+_ = (Where, mask_of)
