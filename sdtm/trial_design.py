@@ -422,10 +422,19 @@ def build_ti(study: Study) -> pd.DataFrame:
     return _labelled(_frame(rows, cols), "TI")
 
 
-def build_trial_design(study: Study, *, actual_subjects: int | None = None
+def _study(study: Study | str) -> Study:
+    if isinstance(study, str):
+        from studybuild.study import load_study
+
+        return load_study(study)
+    return study
+
+
+def build_trial_design(study: Study | str, *, actual_subjects: int | None = None
                        ) -> dict[str, pd.DataFrame]:
-    """TS, TA, TE, TV and TI for ``study``. ``actual_subjects`` (TS ACTSUB) is the number of
-    subjects in DM; without it ACTSUB has the null flavour NAV."""
+    """TS, TA, TE, TV and TI for ``study`` (a :class:`Study` or a study id). ``actual_subjects``
+    (TS ACTSUB) is the number of subjects in DM; without it ACTSUB has the null flavour NAV."""
+    study = _study(study)
     if not study.criteria:
         raise _spec_error(study, ("criteria",), "study.yaml lists no inclusion/exclusion "
                           "criteria, so TI cannot be built",
@@ -451,10 +460,11 @@ _COMMENTS = {
 }
 
 
-def trial_design_metadata(study: Study, frames: Mapping[str, pd.DataFrame]
+def trial_design_metadata(study: Study | str, frames: Mapping[str, pd.DataFrame]
                           ) -> dict[str, DatasetMeta]:
     """Dataset and variable metadata for the trial design frames (origin Protocol, with
     identifiers and codes Assigned), in the order of each frame's columns."""
+    study = _study(study)
     out: dict[str, DatasetMeta] = {}
     for name in sorted(frames):
         frame = frames[name]
@@ -475,10 +485,11 @@ def trial_design_metadata(study: Study, frames: Mapping[str, pd.DataFrame]
     return out
 
 
-def trial_design_value_level(study: Study, frames: Mapping[str, pd.DataFrame]
+def trial_design_value_level(study: Study | str, frames: Mapping[str, pd.DataFrame]
                              ) -> tuple[ValueLevel, ...]:
     """Value-level metadata for TS.TSVAL by TSPARMCD: the CT codelist of coded parameters,
     for define.xml (one entry per parameter present)."""
+    study = _study(study)
     ts = frames.get("TS")
     if ts is None or ts.empty:
         return ()

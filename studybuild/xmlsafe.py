@@ -1,6 +1,10 @@
 """Parse XML safely: no entity expansion, no DTD loading, no network (XXE and billion laughs).
 
-Every XML studybuild reads (define.xml from anyone) goes through :func:`parse`.
+Every XML studybuild reads (define.xml from anyone) goes through :func:`parse`. A document
+that declares a DOCTYPE or entities is refused with an :class:`~studybuild.errors.InputError`
+before it is parsed (define.xml never needs either); the parser itself never resolves
+entities, never loads a DTD and never touches the network, and the parsed tree is checked
+again for a DOCTYPE (e.g. one hidden behind a long prolog or in UTF-16).
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from pathlib import Path
 
 from studybuild.errors import InputError
 
+_HINT = "define.xml never needs a DOCTYPE or ENTITY declaration; remove it"
+
 
 def parser():
     from lxml import etree
@@ -18,8 +24,14 @@ def parser():
                            dtd_validation=False, huge_tree=False, remove_comments=False)
 
 
+def _refuse(path: Path, what: str) -> InputError:
+    return InputError(f"XML {what}; refused (possible XXE or entity-expansion attack)",
+                      path=path, hint=_HINT)
+
+
 def parse(path: str | os.PathLike):
-    """Parse an XML file; a document that declares entities is refused (InputError)."""
+    """Parse an XML file; a document that declares a DOCTYPE or entities is refused
+    (InputError naming the file), as is anything that is not well-formed XML."""
     from lxml import etree
 
     path = Path(path)
@@ -29,9 +41,14 @@ def parse(path: str | os.PathLike):
         raise InputError(f"cannot read XML file: {e.strerror}", path=path) from None
     head = data[:65536].upper()
     if b"<!ENTITY" in head:
-        raise InputError("XML declares entities; refused (possible XXE or entity-expansion "
-                         "attack)", path=path, hint="define.xml never needs a DOCTYPE or ENTITY")
+        raise _refuse(path, "declares entities")
+    if b"<!DOCTYPE" in head:
+        raise _refuse(path, "has a DOCTYPE declaration")
     try:
-        return etree.fromstring(data, parser()).getroottree()
+        tree = etree.fromstring(data, parser()).getroottree()
     except etree.XMLSyntaxError as e:
         raise InputError(f"XML syntax error: {e.msg}", path=path, line=e.lineno) from None
+    info = tree.docinfo
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+        raise _refuse(path, "has a DOCTYPE declaration")
+    return tree

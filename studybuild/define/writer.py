@@ -268,7 +268,9 @@ class _Builder:
             if key.startswith("EXT:"):
                 oid = f"CL.{key[4:]}"
             elif key in self.md.codelists:
-                oid = key if key.startswith("CL.") else f"CL.{oid_part(key)}"
+                ct_cl = self._ct_codelist(key) if re.fullmatch(r"C\d+", key) else None
+                oid = key if key.startswith("CL.") else \
+                    (f"CL.{ct_cl.short_name}" if ct_cl is not None else f"CL.{oid_part(key)}")
             else:
                 cl = self._ct_codelist(key)
                 oid = f"CL.{cl.short_name}" if cl is not None else f"CL.{key}"
