@@ -170,6 +170,7 @@ def build_adtr(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
                          "AVISITN", "ANL01FL", "ANL02FL", "ANL03FL", "ANL04FL", "PDFL", "LSEXP",
                          "LSASS") if c in summ.columns]
     _ = order
+    front = list(dict.fromkeys(front))
     return summ[front + [c for c in summ.columns if c not in front]]
 
 
