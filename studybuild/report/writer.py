@@ -1,0 +1,437 @@
+"""Write the reviewer report: ``OUT/ID/report.html`` (self-contained) and ``OUT/ID/figures/``.
+
+The page is rendered with jinja2 from ``templates/report.html.j2``; every number on it comes
+from :func:`~studybuild.report.endpoints.compute_endpoints` and is formatted here, so the
+template only lays things out. Figures are embedded as base64 PNG and also written beside the
+page. No clock time, host name or absolute path is written: the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from studybuild import __version__
+from studybuild.atomic import write_bytes, write_text
+from studybuild.report.endpoints import (DAYS_PER_MONTH, RESPONSE_ORDER, TOTAL, Endpoints,
+                                         compute_endpoints)
+
+if TYPE_CHECKING:
+    from studybuild.study import Study
+
+#: every figure the report can write, in page order (file stem -> what it shows)
+FIGURES = {"km_pfs": "PFS", "km_os": "OS", "km_dor": "RSD", "waterfall": "waterfall",
+           "swimmer": "swimmer"}
+
+RESPONSE_LABELS = {"CR": "Complete response (CR)", "PR": "Partial response (PR)",
+                   "SD": "Stable disease (SD)", "NON-CR/NON-PD": "Non-CR/non-PD",
+                   "PD": "Progressive disease (PD)", "NE": "Not evaluable (NE)",
+                   "MISSING": "Missing (no response assessment)"}
+POPULATION_FLAGS = (("ENRLFL", "Enrolled"), ("ITTFL", "Intent-to-treat"),
+                    ("FASFL", "Full analysis set"), ("EFFFL", "Efficacy evaluable"),
+                    ("SAFFL", "Safety"), ("PPROTFL", "Per protocol"))
+TS_FIELDS = (("TITLE", "Title"), ("TPHASE", "Phase"), ("INDIC", "Indication"),
+             ("SPONSOR", "Sponsor"), ("SSTDTC", "Study start"), ("DCUTDTC", "Data cut-off"))
+
+
+# ---------------------------------------------------------------------------------------
+# number formatting: one place, so the page and docs agree
+# ---------------------------------------------------------------------------------------
+
+def fmt_pct(n: int, N: int) -> str:
+    """``n (x.x%)``; a bare ``0`` when n or N is 0."""
+    return f"{n} ({100.0 * n / N:.1f}%)" if N and n else f"{n}"
+
+
+def fmt_rate(rate: float, lower: float, upper: float) -> tuple[str, str]:
+    if rate is None or math.isnan(rate):
+        return "—", "—"
+    return f"{100 * rate:.1f}%", f"{100 * lower:.1f}–{100 * upper:.1f}"
+
+
+def fmt_months(days: float, missing: str = "NE") -> str:
+    return missing if days is None or math.isnan(days) else f"{days / DAYS_PER_MONTH:.1f}"
+
+
+def fmt_date(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)) or pd.isna(v):
+        return "—"
+    return pd.Timestamp(v).strftime("%Y-%m-%d")
+
+
+def _phase(text: str) -> str:
+    """``PHASE II TRIAL`` -> ``Phase II trial`` (roman numerals stay upper case)."""
+    words = [w if w and set(w) <= set("IV") else w.lower() for w in text.split()]
+    out = " ".join(words)
+    return out[:1].upper() + out[1:]
+
+
+def _text(v: Any) -> str:
+    if v is None:
+        return "—"
+    try:
+        if pd.isna(v):
+            return "—"
+    except (TypeError, ValueError):
+        pass
+    return str(v)
+
+
+# ---------------------------------------------------------------------------------------
+# view model
+# ---------------------------------------------------------------------------------------
+
+def _study_summary(study: "Study | None", adam: Mapping[str, pd.DataFrame],
+                   ep: Endpoints) -> dict[str, Any]:
+    adsl = _frame(adam, "ADSL")
+    enrolled = int(len(adsl)) if adsl is not None else None
+    if study is not None:
+        d = study.design
+        design = ", ".join(x for x in (
+            d.blinding.lower(), d.intervention_model.lower(),
+            "randomised" if d.randomised else "non-randomised",
+            f"{d.centres}-centre", d.line_of_therapy) if x)
+        countries = sorted({s.country for s in study.sites})
+        ta = study.tumour_assessments
+        rows = [("Study", f"{study.studyid} ({study.id})"), ("Title", study.title),
+                ("Sponsor", study.sponsor), ("Indication", study.indication),
+                ("Phase", _phase(d.phase)), ("Design", design),
+                ("Subjects", f"{study.planned_subjects} planned"
+                 + (f"; {enrolled} in ADSL" if enrolled is not None else "")),
+                ("Sites", f"{len(study.sites)} ({', '.join(countries)})"),
+                ("Tumour assessment", f"{ta.criteria}, every {ta.every_days} days "
+                 f"(±{ta.window_days}); CR/PR confirmed ≥ {ta.confirmation_min_days} days "
+                 f"later; SD ≥ {ta.sd_min_days - ta.sd_window_days} days after start"),
+                ("Study start", study.dates.study_start.isoformat()),
+                ("Enrolment end", study.dates.enrolment_end.isoformat()),
+                ("Data cut-off", f"{study.dates.data_cutoff.isoformat()} "
+                 f"({study.dates.data_cutoff_description})"),
+                ("Standards", f"SDTMIG {study.sdtmig_version}, ADaMIG {study.adamig_version}, "
+                 f"CDISC CT {study.ct_version}, NCI-CTCAE v{study.ctcae_version}")]
+        treatments = [{"name": t.name.title(), "dose": f"{t.dose:g} {t.unit}",
+                       "route": t.route.lower(), "frequency": t.frequency,
+                       "schedule": t.schedule or "—"} for t in study.treatments]
+        arms = [{"code": a.armcd, "name": a.arm, "description": a.description or "—"}
+                for a in study.arms]
+        endpoints = [{"level": e.level, "name": e.name, "definition": e.definition,
+                      "horizon": e.horizon or "—"} for e in study.endpoints]
+        return {"source": "study.yaml", "rows": rows, "treatments": treatments, "arms": arms,
+                "endpoints": endpoints, "assumptions": list(study.assumptions)}
+    rows: list[tuple[str, str]] = []
+    if adsl is not None and "STUDYID" in adsl.columns:
+        rows.append(("Study", ", ".join(sorted(adsl["STUDYID"].dropna().astype(str).unique()))))
+    ts = _frame(adam, "TS")
+    if ts is not None and {"TSPARMCD", "TSVAL"} <= set(ts.columns):
+        first = ts.dropna(subset=["TSVAL"]).drop_duplicates("TSPARMCD").set_index("TSPARMCD")
+        for code, label in TS_FIELDS:
+            if code in first.index:
+                rows.append((label, str(first.loc[code, "TSVAL"])))
+    if enrolled is not None:
+        rows.append(("Subjects", f"{enrolled} in ADSL"))
+    arms = []
+    if adsl is not None and "TRT01P" in adsl.columns:
+        counts = adsl["TRT01P"].astype("str").fillna("Missing").value_counts().sort_index()
+        arms = [{"code": "", "name": k, "description": f"{int(v)} subjects"}
+                for k, v in counts.items()]
+    return {"source": "ADSL" + (" and TS" if ts is not None else ""), "rows": rows,
+            "treatments": [], "arms": arms, "endpoints": [], "assumptions": []}
+
+
+def _frame(adam: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame | None:
+    for k, v in adam.items():
+        if str(k).upper() == name and v is not None:
+            return v
+    return None
+
+
+def _populations(adam, ep: Endpoints) -> dict[str, Any]:
+    adsl = _frame(adam, "ADSL")
+    if adsl is None:
+        return {"available": False}
+    groups = list(ep.groups)
+    arm = "TRT01P" if "TRT01P" in adsl.columns else None
+    grp = (adsl[arm].astype("str").fillna("Missing arm") if arm
+           else pd.Series(ep.groups[0], index=adsl.index))
+    cols = list(dict.fromkeys(groups + sorted(grp.unique().tolist())))
+    show_total = len(cols) > 1
+    rows = [{"label": "Subjects in ADSL", "flag": "",
+             "cells": [str(int((grp == g).sum())) for g in cols]
+             + ([str(len(adsl))] if show_total else [])}]
+    for flag, label in POPULATION_FLAGS:
+        if flag in adsl.columns:
+            y = adsl[flag].eq("Y")
+            rows.append({"label": label, "flag": flag,
+                         "cells": [str(int((y & (grp == g)).sum())) for g in cols]
+                         + ([str(int(y.sum()))] if show_total else [])})
+    return {"available": True, "columns": cols + ([TOTAL] if show_total else []),
+            "rows": rows, "efficacy": ep.population, "safety": ep.safety_population}
+
+
+def _inventory(inventory: list[dict], validation_summary: dict | None) -> dict[str, Any]:
+    order = {"SDTM": 0, "ADaM": 1}
+    rows = []
+    for d in sorted(inventory, key=lambda d: (order.get(str(d.get("kind")), 2),
+                                              str(d.get("name", "")))):
+        err, warn = d.get("errors"), d.get("warnings")
+        status = ("not checked" if err is None and warn is None
+                  else "errors" if (err or 0) > 0 else "warnings" if (warn or 0) > 0
+                  else "pass")
+        rows.append({"name": _text(d.get("name")), "kind": _text(d.get("kind")),
+                     "records": _int(d.get("records")), "variables": _int(d.get("variables")),
+                     "errors": _int(err), "warnings": _int(warn), "notices": _int(d.get("notices")),
+                     "status": status, "file": d.get("file")})
+    summary = []
+    overridden = False
+    if validation_summary:
+        for k in sorted(validation_summary):
+            v = validation_summary[k]
+            if k in ("gate_overridden", "overridden") and v:
+                overridden = True
+            if isinstance(v, (dict, list)):
+                v = ", ".join(f"{a}: {b}" for a, b in sorted(v.items())) if isinstance(v, dict) \
+                    else ", ".join(map(str, v))
+            summary.append({"key": k.replace("_", " "), "value": _text(v),
+                            "link": str(v) if k in ("report", "html", "report_html") else None})
+        if str(validation_summary.get("gate", "")).lower() == "overridden":
+            overridden = True
+    return {"rows": rows, "summary": summary, "overridden": overridden}
+
+
+def _int(v: Any) -> str:
+    if v is None:
+        return "—"
+    try:
+        return f"{int(v):,}"
+    except (TypeError, ValueError):
+        return _text(v)
+
+
+def _response_view(ep: Endpoints) -> dict[str, Any]:
+    if ep.bor.empty:
+        return {"available": False}
+    cols = list(dict.fromkeys(ep.bor["GROUP"].tolist()))
+    tables = []
+    for paramcd, title in (("BOR", "Best overall response (confirmation not required)"),
+                           ("CBOR", "Best overall response, confirmed")):
+        b = ep.bor[ep.bor["PARAMCD"] == paramcd]
+        if b.empty:
+            continue
+        cats = [c for c in RESPONSE_ORDER if c in set(b["AVALC"])] + \
+            sorted(set(b["AVALC"]) - set(RESPONSE_ORDER))
+        cell = {(r["GROUP"], r["AVALC"]): fmt_pct(int(r["n"]), int(r["N"]))
+                for r in b.to_dict("records")}
+        N = b.groupby("GROUP")["N"].first()
+        tables.append({"paramcd": paramcd, "title": title,
+                       "header": [f"{g} (N = {int(N[g])})" for g in cols],
+                       "rows": [{"label": RESPONSE_LABELS.get(c, c),
+                                 "cells": [cell.get((g, c), "0") for g in cols]} for c in cats]})
+    rates = []
+    for (endpoint, confirmed), part in ep.rates.groupby(["ENDPOINT", "CONFIRMED"], sort=False):
+        cells = []
+        for r in part.to_dict("records"):
+            est, ci = fmt_rate(r["rate"], r["lower"], r["upper"])
+            cells.append({"group": r["GROUP"], "nN": f"{int(r['n'])} / {int(r['N'])}",
+                          "estimate": est, "ci": ci})
+        rates.append({"endpoint": endpoint, "confirmed": "confirmed" if confirmed
+                      else "not confirmed", "cells": cells})
+    return {"available": True, "tables": tables, "rates": rates, "multi": len(cols) > 1}
+
+
+def _km_view(ep: Endpoints, paramcd: str) -> dict[str, Any]:
+    km = ep.km[ep.km["PARAMCD"] == paramcd]
+    if km.empty:
+        return {"available": False}
+    rows = []
+    for r in km.to_dict("records"):
+        rows.append({"group": r["GROUP"], "n": int(r["n"]), "events": int(r["events"]),
+                     "censored": int(r["censored"]),
+                     "median": fmt_months(r["median"], "NR"),
+                     "median_days": "NR" if math.isnan(r["median"]) else f"{r['median']:g}",
+                     "ci": ("NE" if math.isnan(r["lower"]) and math.isnan(r["upper"]) else
+                            f"{fmt_months(r['lower'])}–{fmt_months(r['upper'])}")})
+    risk = ep.at_risk[ep.at_risk["PARAMCD"] == paramcd]
+    times = sorted(risk["time"].unique().tolist())
+    risk_rows = [{"group": g, "cells": [str(int(n)) for n in
+                                        risk[risk["GROUP"] == g].sort_values("time")["n_at_risk"]]}
+                 for g in km["GROUP"]]
+    return {"available": True, "param": str(km["PARAM"].iloc[0]), "rows": rows,
+            "risk_times": [f"{t / DAYS_PER_MONTH:g}" for t in times], "risk_rows": risk_rows}
+
+
+def _dor_view(ep: Endpoints) -> dict[str, Any]:
+    view = _km_view(ep, "RSD")
+    d = ep.dor
+    view["listing"] = [{"subject": r["SUBJID"], "group": r["GROUP"], "bor": _text(r["BOR"]),
+                        "cbor": _text(r["CBOR"]), "start": fmt_date(r["STARTDT"]),
+                        "end": fmt_date(r["ADT"]), "days": f"{r['AVAL']:g}",
+                        "months": fmt_months(r["AVAL"]),
+                        "status": "event" if r["CNSR"] == 0 else "censored",
+                        "desc": _text(r["EVNTDESC"])} for r in d.to_dict("records")]
+    view["multi"] = len(set(d["GROUP"])) > 1
+    return view
+
+
+def _teae_view(ep: Endpoints) -> dict[str, Any]:
+    if ep.teae_overview.empty:
+        return {"available": False}
+    groups = list(dict.fromkeys(ep.teae_overview["GROUP"].tolist()))
+    N = ep.teae_overview.groupby("GROUP")["N"].first()
+    ov = ep.teae_overview
+    overview = [{"label": cat, "cells": [fmt_pct(int(x["n"]), int(x["N"])) for x in
+                                         ov[ov["CATEGORY"] == cat].to_dict("records")]}
+                for cat in dict.fromkeys(ov["CATEGORY"].tolist())]
+    severity = bool(ep.grade_labels and ep.grade_labels[0] == "Mild")
+    glabels = list(ep.grade_labels)
+    tables = []
+    t = ep.teae
+    compact = []
+    if not t.empty:
+        gcols = [c for c in t.columns if c.startswith("G") and c != "GROUP" and c != "GMISSING"]
+        show_missing = bool(t["GMISSING"].sum())
+        for g in groups:                        # one table per treatment group
+            tg = t[t["GROUP"] == g]
+            rows = []
+            for r in tg.to_dict("records"):
+                label = ("Any TEAE" if r["LEVEL"] == "ANY" else
+                         r["AESOC"] if r["LEVEL"] == "SOC" else r["AEDECOD"])
+                cells = [fmt_pct(int(r["ANY"]), int(r["N"]))] + \
+                    [str(int(r[c])) for c in gcols] + \
+                    ([str(int(r["GMISSING"]))] if show_missing else [])
+                rows.append({"level": r["LEVEL"].lower(), "label": label, "cells": cells})
+            tables.append({"group": g, "N": int(N[g]), "rows": rows})
+        header = ["Any grade, n (%)"] + glabels + (["Grade missing"] if show_missing else [])
+        if len(groups) > 1:
+            hi = [c for c in gcols if int(c[1:]) >= 3]
+            keys = ["LEVEL", "AESOC", "AEDECOD"]
+            tt = t.assign(HIGH=t[hi].sum(axis=1), AESOC=t["AESOC"].fillna(""),
+                          AEDECOD=t["AEDECOD"].fillna(""))
+            wide = tt[tt["GROUP"] == groups[-1]][keys]     # Total: every row, in order
+            for i, g in enumerate(groups):
+                part = tt[tt["GROUP"] == g][keys + ["ANY", "HIGH"]]
+                wide = wide.merge(part.rename(columns={"ANY": f"a{i}", "HIGH": f"h{i}"}),
+                                  on=keys, how="left")
+            for r in wide.to_dict("records"):
+                label = ("Any TEAE" if r["LEVEL"] == "ANY" else
+                         r["AESOC"] if r["LEVEL"] == "SOC" else r["AEDECOD"])
+                cells = []
+                for i, g in enumerate(groups):
+                    a_, h_ = r[f"a{i}"], r[f"h{i}"]
+                    cells += [fmt_pct(0 if pd.isna(a_) else int(a_), int(N[g])),
+                              fmt_pct(0 if pd.isna(h_) else int(h_), int(N[g]))]
+                compact.append({"level": r["LEVEL"].lower(), "label": label, "cells": cells})
+    else:
+        header = []
+    return {"available": True, "groups": groups, "N": [int(N[g]) for g in groups],
+            "overview": overview, "tables": tables, "header": header, "compact": compact,
+            "severity": severity, "source": ep.grade_source,
+            "high_label": "Severe" if severity else "Grade ≥ 3"}
+
+
+def _figure_view(name: str, png: bytes | None, alt: str) -> dict[str, Any] | None:
+    if png is None:
+        return None
+    return {"file": f"figures/{name}.png", "alt": alt,
+            "data": base64.b64encode(png).decode("ascii")}
+
+
+def render_report(adam: Mapping[str, pd.DataFrame], *, study: "Study | None",
+                  inventory: list[dict], validation_summary: dict | None = None,
+                  title: str | None = None, endpoints: Endpoints | None = None
+                  ) -> tuple[str, dict[str, bytes]]:
+    """The page's HTML and the figures (file stem -> PNG bytes), without writing anything."""
+    import jinja2
+
+    from studybuild.report import figures
+
+    ep = endpoints if endpoints is not None else compute_endpoints(adam)
+    pngs: dict[str, bytes] = {}
+    for stem, what in FIGURES.items():
+        if what in ("PFS", "OS", "RSD"):
+            png = figures.km_figure(ep, what)
+        elif what == "waterfall":
+            png = figures.waterfall_figure(ep)
+        else:
+            png = figures.swimmer_figure(ep)
+        if png is not None:
+            pngs[stem] = png
+    adsl = _frame(adam, "ADSL")
+    studyid = (study.studyid if study is not None else
+               ", ".join(sorted(adsl["STUDYID"].dropna().astype(str).unique()))
+               if adsl is not None and "STUDYID" in adsl.columns else "study")
+    page_title = title or (f"{studyid}: reviewer report" if study is None or not study.short_title
+                           else f"{study.short_title} — reviewer report")
+    wf = ep.waterfall
+    context = {
+        "title": page_title, "studyid": studyid, "version": __version__,
+        "cutoff": study.dates.data_cutoff.isoformat() if study is not None else None,
+        "summary": _study_summary(study, adam, ep),
+        "populations": _populations(adam, ep),
+        "inventory": _inventory(inventory, validation_summary),
+        "available": ep.available, "notes": ep.notes, "ep": ep,
+        "conf": int(round(ep.conf_level * 100)),
+        "response": _response_view(ep),
+        "pfs": _km_view(ep, "PFS"), "os": _km_view(ep, "OS"), "dor": _dor_view(ep),
+        "waterfall": {"available": not wf.empty, "n": len(wf), "source": ep.waterfall_source,
+                      "basis": ep.response_basis,
+                      "shrink30": int((wf["PCHG"] <= -30).sum()) if len(wf) else 0,
+                      "grow20": int((wf["PCHG"] >= 20).sum()) if len(wf) else 0,
+                      "rows": [{"subject": r["SUBJID"], "group": r["GROUP"],
+                                "pchg": f"{r['PCHG']:.1f}", "response": r["RESPONSE"]}
+                               for r in wf.to_dict("records")],
+                      "multi": len(set(wf["GROUP"])) > 1},
+        "swimmer": {"available": not ep.swimmer.empty, "n": len(ep.swimmer),
+                    "note": ep.swimmer_note,
+                    "ongoing": int(ep.swimmer["ongoing"].sum()) if len(ep.swimmer) else 0,
+                    "median_months": (fmt_months(float(np.median(ep.swimmer["duration"])))
+                                      if len(ep.swimmer) else "—")},
+        "teae": _teae_view(ep),
+        "fig": {stem: _figure_view(stem, pngs.get(stem), alt)
+                for stem, alt in (("km_pfs", "Kaplan-Meier curve of progression-free survival"),
+                                  ("km_os", "Kaplan-Meier curve of overall survival"),
+                                  ("km_dor", "Kaplan-Meier curve of duration of response"),
+                                  ("waterfall", "Waterfall plot of best percentage change in "
+                                                "target-lesion sum of diameters"),
+                                  ("swimmer", "Swimmer plot of time on treatment"))},
+        "days_per_month": DAYS_PER_MONTH,
+    }
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+        autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    html = env.get_template("report.html.j2").render(**context)
+    return html, pngs
+
+
+def write_report(adam: Mapping[str, pd.DataFrame], out_dir: Path, *, study: "Study | None",
+                 inventory: list[dict], validation_summary: dict | None = None,
+                 title: str | None = None, endpoints: Endpoints | None = None) -> Path:
+    """Write ``out_dir/report.html`` and ``out_dir/figures/*.png``; return the HTML path.
+
+    ``adam``: ADaM frames by name (ADSL, ADRS, ADTTE, ADTR, ADAE; missing ones give sections
+    that say "not available"; a TS frame, if given, feeds the study summary when ``study`` is
+    None). ``inventory``: one dict per dataset with name, kind, records, variables, errors,
+    warnings, notices and file (relative to ``out_dir``). ``endpoints``: precomputed numbers
+    (default: :func:`compute_endpoints` with its defaults).
+
+    Figures the report did not draw this time are removed from ``figures/`` so a rebuild never
+    leaves a stale plot beside the page. Every file is written atomically.
+    """
+    out_dir = Path(out_dir)
+    html, pngs = render_report(adam, study=study, inventory=inventory,
+                               validation_summary=validation_summary, title=title,
+                               endpoints=endpoints)
+    fig_dir = out_dir / "figures"
+    for stem in FIGURES:
+        path = fig_dir / f"{stem}.png"
+        if stem in pngs:
+            write_bytes(path, pngs[stem])
+        elif path.exists():
+            path.unlink()
+    if fig_dir.is_dir() and not any(fig_dir.iterdir()):
+        fig_dir.rmdir()
+    return write_text(out_dir / "report.html", html)
