@@ -218,7 +218,8 @@ def _outcome(ep) -> str:
 
 def _split_long(frame: pd.DataFrame) -> pd.DataFrame:
     """TSVAL longer than 200 characters continues in TSVAL1, TSVAL2, ... (SDTMIG 3.4 7.4.2),
-    split between words."""
+    split between words: the parts carry no leading or trailing blanks (XPT would drop
+    trailing ones), and joining them with one space gives the text back."""
     long = frame["TSVAL"].dropna()
     long = long[long.str.len() > TSVAL_MAX]
     if long.empty:
@@ -230,7 +231,7 @@ def _split_long(frame: pd.DataFrame) -> pd.DataFrame:
         for word in text.split(" "):
             cand = f"{cur} {word}" if cur else word
             if len(cand) > TSVAL_MAX and cur:
-                parts.append(cur + " ")
+                parts.append(cur)
                 cur = word
             else:
                 cur = cand

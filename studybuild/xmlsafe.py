@@ -3,8 +3,9 @@
 Every XML studybuild reads (define.xml from anyone) goes through :func:`parse`. A document
 that declares a DOCTYPE or entities is refused with an :class:`~studybuild.errors.InputError`
 before it is parsed (define.xml never needs either); the parser itself never resolves
-entities, never loads a DTD and never touches the network, and the parsed tree is checked
-again for a DOCTYPE (e.g. one hidden behind a long prolog or in UTF-16).
+entities, never loads a DTD and never touches the network (libxml2's entity-amplification
+limit stays on), and the parsed tree is checked again for a DOCTYPE (one written in UTF-16,
+which the byte scan cannot see).
 """
 
 from __future__ import annotations
@@ -39,14 +40,15 @@ def parse(path: str | os.PathLike):
         data = path.read_bytes()
     except OSError as e:
         raise InputError(f"cannot read XML file: {e.strerror}", path=path) from None
-    head = data[:65536].upper()
-    if b"<!ENTITY" in head:
+    if b"<!ENTITY" in data:
         raise _refuse(path, "declares entities")
-    if b"<!DOCTYPE" in head:
+    if b"<!DOCTYPE" in data:
         raise _refuse(path, "has a DOCTYPE declaration")
     try:
         tree = etree.fromstring(data, parser()).getroottree()
     except etree.XMLSyntaxError as e:
+        if "entit" in (e.msg or "").lower():     # e.g. a UTF-16 document with a DTD
+            raise _refuse(path, f"uses entities ({e.msg})") from None
         raise InputError(f"XML syntax error: {e.msg}", path=path, line=e.lineno) from None
     info = tree.docinfo
     if info.doctype or info.internalDTD is not None or info.externalDTD is not None:

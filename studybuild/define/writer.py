@@ -395,7 +395,9 @@ class _Builder:
                 VariableMeta(name=c, label="", type="Num" if
                              pd.api.types.is_numeric_dtype(frame[c]) else "Char")
             if not v.label:
-                v = replace(v, label=labels.get(c, "") or c)
+                # ADaM copies of DM variables (ARMCD, ACTARMCD) take the SDTMIG DM label
+                dm = variable_from_standard("DM", c) if name.startswith("AD") else None
+                v = replace(v, label=labels.get(c, "") or (dm.label if dm else "") or c)
             out.append(v)
         return out
 
