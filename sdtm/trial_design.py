@@ -16,8 +16,11 @@ Python. Coded values take their NCI C-code from CDISC CT 2025-03-28
 TS follows SDTMIG 3.4 section 7.4 and Appendix C1, with every parameter the FDA validator
 rules (SD2201-SD2235, SD1226) and the FDA Technical Conformance Guide ask for. Where the study
 gives no value, TSVAL is null and TSVALNF carries the ISO 21090 null flavour (NI: no
-information; NA: not applicable; PINF: no upper limit; NAV: not yet available). See
-``docs/trial-design.md`` for the parameter table.
+information; NA: not applicable; PINF: no upper limit; NAV: not yet available). Codes from
+dictionaries studybuild does not ship (UNII for TRT, SNOMED CT for INDIC/TDIGRP, MED-RT for
+PCLAS) are taken from ``study.yaml`` when it has them (``treatments[].unii``,
+``treatments[].pharmacological_class_code``, ``indication_snomed``); otherwise TSVALCD is
+null. See ``docs/trial-design.md`` for the parameter table.
 """
 
 from __future__ import annotations
@@ -282,7 +285,11 @@ def build_ts(study: Study, *, actual_subjects: int | None = None) -> pd.DataFram
     for i, country in enumerate(sorted({s.country for s in study.sites})):
         ts.add("FCNTRY", country, code=country, ref=ISO3166)
     ts.yes_no("HLTSUBJI", pop.healthy_subjects)
-    ts.text("INDIC", study.indication)
+    snomed = getattr(study, "indication_snomed", "") or ""
+    if snomed:
+        ts.add("INDIC", " ".join(study.indication.split()), code=snomed, ref="SNOMED")
+    else:
+        ts.text("INDIC", study.indication)
     ts.coded("INTMODEL", d.intervention_model, ("design", "intervention_model"))
     for i, v in enumerate(d.intervention_types):
         ts.coded("INTTYPE", v, ("design", "intervention_types", i))
@@ -322,7 +329,10 @@ def build_ts(study: Study, *, actual_subjects: int | None = None) -> pd.DataFram
     ts.coded("TBLIND", d.blinding, ("design", "blinding"))
     ts.coded("TCNTRL", d.control, ("design", "control"))
     if not pop.healthy_subjects:
-        ts.text("TDIGRP", study.indication)
+        if snomed:
+            ts.add("TDIGRP", " ".join(study.indication.split()), code=snomed, ref="SNOMED")
+        else:
+            ts.text("TDIGRP", study.indication)
     ts.text("THERAREA", study.therapeutic_area)
     for i, v in enumerate(d.intent):
         ts.coded("TINDTP", v, ("design", "intent", i))
@@ -347,7 +357,11 @@ def build_ts(study: Study, *, actual_subjects: int | None = None) -> pd.DataFram
         ts.coded("DOSFRM", t.form, loc + ("form",), grp=grp)
         ts.coded("ROUTE", t.route, loc + ("route",), grp=grp)
         ts.text("DOSRGM", t.schedule, grp=grp)
-        ts.text("PCLAS", t.pharmacological_class, grp=grp)
+        medrt = getattr(t, "pharmacological_class_code", "") or ""
+        if medrt and t.pharmacological_class:
+            ts.add("PCLAS", t.pharmacological_class, code=medrt, ref="MED-RT", grp=grp)
+        else:
+            ts.text("PCLAS", t.pharmacological_class, grp=grp)
 
     rows = sorted(ts.rows, key=lambda r: (r["TSPARMCD"], r["TSSEQ"]))
     for r in rows:

@@ -242,3 +242,18 @@ def test_study_id_is_accepted(suru):
     by_model = build_trial_design(suru, actual_subjects=27)
     for name in by_id:
         pd.testing.assert_frame_equal(by_id[name], by_model[name])
+
+
+def test_dictionary_codes_are_used_when_study_yaml_has_them(suru):
+    # study.yaml does not carry UNII/SNOMED/MED-RT codes yet; when it does, they become
+    # TSVALCD with the dictionary's name in TSVCDREF (FDA rules SD2240, SD2242, SD2243)
+    trt = suru.treatments[0].model_copy(update={"unii": "UNII-CODE-1",
+                                                "pharmacological_class_code": "N0000000001"})
+    study = suru.model_copy(update={"treatments": (trt,), "indication_snomed": "000000001"})
+    ts = build_trial_design(study)["TS"]
+    for parmcd, code, ref in (("TRT", "UNII-CODE-1", "UNII"), ("PCLAS", "N0000000001", "MED-RT"),
+                              ("INDIC", "000000001", "SNOMED"), ("TDIGRP", "000000001", "SNOMED")):
+        row = ts_row(ts, parmcd)
+        assert (row["TSVALCD"], row["TSVCDREF"]) == (code, ref), parmcd
+    row = ts_row(build_trial_design(suru)["TS"], "TRT")
+    assert (row["TSVAL"], row["TSVALCD"], row["TSVCDREF"]) == ("SURUFATINIB", None, None)
