@@ -114,6 +114,9 @@ def build_adsl(sdtm: Mapping[str, pd.DataFrame], *, options: AdamOptions,
             adsl, dataset_add=ex_ext, filter_add=dosed & ex_ext["EXENDTM"].notna().to_numpy(),
             new_vars={"TRTEDTM": "EXENDTM", "TRTETMF": "EXENTMF"}, order=["EXENDTM", *seq],
             mode="last", by_vars=KEYS)
+        if o.ongoing_treatment_end != "last_record":
+            adsl = _ongoing_end(adsl, ex_ext, dosed, o.ongoing_treatment_end,
+                                options.study.data_cutoff, findings)
         adsl = derive_vars_dtm_to_dt(adsl, source_vars=["TRTSDTM", "TRTEDTM"])
         adsl = derive_vars_duration(adsl, new_var="TRTDURD", start_date="TRTSDT",
                                     end_date="TRTEDT")
@@ -209,11 +212,17 @@ def build_adsl(sdtm: Mapping[str, pd.DataFrame], *, options: AdamOptions,
         randomised = bool(len(r)) and str(r.iloc[0]).upper() in ("Y", "YES")
     randomised = bool(randomised)
 
-    # -- death ------------------------------------------------------------------------------
-    adsl = _death(adsl, sdtm, o.death_imputation, findings)
-
-    # -- last known alive date ------------------------------------------------------------
+    # -- last known alive date, then death (a partial death date may be imputed to no
+    #    earlier than the last date known alive: death_imputation.min_dates [LSTALVDT]) ------
     adsl = _lstalvdt(adsl, sdtm, o.lstalvdt, findings)
+    adsl = adsl.drop(columns=[c for c in ("_ONGOING",) if c in adsl.columns])
+    adsl = _death(adsl, sdtm, o.death_imputation, findings)
+    after = day_numbers(adsl["LSTALVDT"]) > day_numbers(adsl["DTHDT"])
+    if after.any():
+        findings.add("ADAM-ADSL-ALIVEAFTERDEATH", "warning",
+                     f"{int(after.sum())} subject(s) have a known-alive date after their "
+                     f"death date (first: {adsl.loc[after, 'USUBJID'].iloc[0]})",
+                     dataset="ADSL", variable="LSTALVDT", row=int(np.flatnonzero(after)[0]) + 1)
 
     # -- groupings ----------------------------------------------------------------------------
     if "AGE" in adsl.columns:
@@ -275,6 +284,32 @@ def build_adsl(sdtm: Mapping[str, pd.DataFrame], *, options: AdamOptions,
     return adsl
 
 
+def _ongoing_end(adsl: pd.DataFrame, ex_ext: pd.DataFrame, dosed: np.ndarray, how: str,
+                 cutoff, findings: Findings) -> pd.DataFrame:
+    """TRTEDTM for subjects whose latest dose record has no end date (still on treatment)."""
+    seq = ["EXSEQ"] if "EXSEQ" in ex_ext.columns else []
+    last = derive_vars_merged(adsl[KEYS], dataset_add=ex_ext,
+                              filter_add=dosed & ex_ext["EXSTDTM"].notna().to_numpy(),
+                              by_vars=KEYS, new_vars={"_E": "EXENDTC"},
+                              order=["EXSTDTM", *seq], mode="last", exist_flag="_X")
+    ongoing = last["_X"].eq("Y").to_numpy() & last["_E"].isna().to_numpy()
+    if not ongoing.any():
+        return adsl
+    end = adsl["TRTEDTM"].to_numpy().astype("datetime64[s]").copy()
+    tmf = adsl["TRTETMF"].to_numpy(dtype=object).copy()
+    if how == "cutoff" and cutoff is not None:
+        end[ongoing] = np.datetime64(cutoff, "s") + np.timedelta64(86399, "s")
+        tmf[ongoing] = "H"
+        words = f"the data cut-off {cutoff}"
+    else:
+        end[ongoing] = np.datetime64("NaT", "s")
+        tmf[ongoing] = None
+        words = "missing"
+    findings.add("ADAM-ADSL-ONGOING", "notice", f"{int(ongoing.sum())} subject(s) on treatment "
+                 f"at the cut-off: TRTEDT is {words}", dataset="ADSL", variable="TRTEDT")
+    return adsl.assign(TRTEDTM=pd.Series(end), TRTETMF=str_col(tmf), _ONGOING=ongoing)
+
+
 def _death(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], imp: DateImputation,
            findings: Findings) -> pd.DataFrame:
     ds = sdtm.get("DS")
@@ -288,7 +323,11 @@ def _death(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], imp: DateImputa
         dtc = "DSSTDTC" if "DSSTDTC" in ds.columns else "DSDTC"
         death_ds = ds[ds["DSDECOD"].eq("DEATH").to_numpy()]
         if len(death_ds):
-            d = death_ds.assign(_DT=convert_dtc_to_dt(death_ds[dtc], imp))
+            bounds = [c for c in imp.min_dates + imp.max_dates if c in adsl.columns]
+            d = derive_vars_merged(death_ds.drop(columns=[c for c in bounds
+                                                          if c in death_ds.columns]),
+                                   dataset_add=adsl, by_vars=KEYS, new_vars=bounds)
+            d = d.assign(_DT=convert_dtc_to_dt(d[dtc], imp, frame=d))
             tmp = derive_vars_merged(adsl[KEYS], dataset_add=d, by_vars=KEYS,
                                      new_vars={"_DT": "_DT"}, order=["_DT"], mode="first")
             fill = adsl["DTHDT"].isna().to_numpy() & tmp["_DT"].notna().to_numpy()
@@ -385,28 +424,52 @@ def _alive_sources(sdtm: Mapping[str, pd.DataFrame], mode: str
             continue
         if name == "DS" and "DSDECOD" in frame.columns:
             frame = frame[~frame["DSDECOD"].eq("DEATH").to_numpy()]
+            frame = frame[~frame["DSDECOD"].eq("LOST TO FOLLOW-UP").to_numpy()]
+        if name == "SS" and "SSSTRESC" in frame.columns:      # survival status: ALIVE only
+            frame = frame[frame["SSSTRESC"].eq("ALIVE").to_numpy()]
+            lka = _supp_values(sdtm.get("SUPPSS"), frame, "SS", "LKADTC")
+            if lka is not None:       # the collected date last known alive, not the contact
+                frame = frame.assign(SSDTC=lka.fillna(frame["SSDTC"]).to_numpy())
         add(name, frame, col, f"{name[:2]}SEQ")
     return srcs, data
+
+
+def _supp_values(supp: pd.DataFrame | None, parent: pd.DataFrame, dom: str, qnam: str
+                 ) -> pd.Series | None:
+    """QVAL of ``qnam`` for each parent record (matched on USUBJID and IDVAR/IDVARVAL)."""
+    if supp is None or not len(supp) or not {"QNAM", "QVAL", "IDVAR", "IDVARVAL"} <= \
+            set(supp.columns):
+        return None
+    s = supp[supp["QNAM"].eq(qnam).to_numpy()]
+    if not len(s):
+        return None
+    idvar = s["IDVAR"].dropna().unique()
+    if len(idvar) != 1 or idvar[0] not in parent.columns:
+        return None
+    key = parent[idvar[0]]
+    left = parent[["USUBJID"]].assign(_ID=pd.to_numeric(key, errors="coerce").to_numpy()
+                                      if pd.api.types.is_numeric_dtype(key) else
+                                      key.astype("str").to_numpy())
+    right = s[["USUBJID", "QVAL"]].assign(
+        _ID=pd.to_numeric(s["IDVARVAL"], errors="coerce").to_numpy()
+        if pd.api.types.is_numeric_dtype(key) else s["IDVARVAL"].astype("str").to_numpy())
+    right = right.drop_duplicates(["USUBJID", "_ID"])
+    out = derive_vars_merged(left, dataset_add=right, by_vars=["USUBJID", "_ID"],
+                             new_vars={"_V": "QVAL"})
+    return pd.Series(out["_V"].to_numpy(), index=parent.index, dtype="str")
 
 
 def _lstalvdt(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], mode: str,
               findings: Findings) -> pd.DataFrame:
     srcs, data = _alive_sources(sdtm, mode)
     if "TRTEDT" in adsl.columns:
-        srcs.append(DateSource("ADSL", "TRTEDT",
+        # a TRTEDT set to the cut-off for ongoing treatment is not a date seen alive
+        real = ~adsl["_ONGOING"].to_numpy(bool) if "_ONGOING" in adsl.columns else None
+        srcs.append(DateSource("ADSL", "TRTEDT", filter=real,
                                set_values_to={"LALVDOM": "ADSL", "LALVVAR": "TRTEDT"}))
         data["ADSL"] = adsl
-    out = derive_var_extreme_dt(adsl, new_var="LSTALVDT", sources=srcs, source_datasets=data,
-                                mode="last")
-    if "DTHDT" in out.columns:
-        after = day_numbers(out["LSTALVDT"]) > day_numbers(out["DTHDT"])
-        if after.any():
-            findings.add("ADAM-ADSL-ALIVEAFTERDEATH", "warning",
-                         f"{int(after.sum())} subject(s) have a known-alive date after their "
-                         f"death date (first: {out.loc[after, 'USUBJID'].iloc[0]})",
-                         dataset="ADSL", variable="LSTALVDT",
-                         row=int(np.flatnonzero(after)[0]) + 1)
-    return out
+    return derive_var_extreme_dt(adsl, new_var="LSTALVDT", sources=srcs, source_datasets=data,
+                                 mode="last")
 
 
 def measurable_at_baseline(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *,

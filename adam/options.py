@@ -82,6 +82,10 @@ class AdslOptions(_M):
     death_imputation: DateImputation = DateImputation(highest="M", date="first")
     randomised: bool | None = Field(None, description="None: from TS RANDOM / DS RANDOMIZED")
     enrolment_milestones: tuple[str, ...] = ("ENTERED INTO TRIAL", "ELIGIBILITY CRITERIA MET")
+    ongoing_treatment_end: Literal["last_record", "cutoff", "missing"] = Field(
+        "last_record", description="TRTEDT when the last dose record has no end date "
+                                   "(treatment ongoing): the last end date collected "
+                                   "(admiral), the data cut-off, or missing")
     fas: Literal["itt", "treated"] = Field("itt", description="FASFL: all assigned subjects "
                                                               "(itt) or those dosed (treated)")
     efficacy_requires_dose: bool = Field(True, description="EFFFL also needs SAFFL = Y")

@@ -24,11 +24,11 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from adam._frame import SUBJECT_KEYS, str_col
+from adam._frame import SUBJECT_KEYS, day_numbers, str_col
 from adam.adrs import reference_var
 from adam.adsl import baseline_mask
 from adam.adtr import target_measurements
-from adam.dates import convert_dtc_to_dt
+from adam.dates import DateImputation, convert_dtc_to_dt
 from adam.options import AdamOptions
 from studybuild.findings import Findings
 
@@ -71,8 +71,8 @@ def target_response(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *,
     post = meas[~base].merge(base_les, on=KEYS + ["TRLNKID"], how="inner")
     if not len(post):
         return None
-    dts = convert_dtc_to_dt(post["TRDTC"]) if "TRDTC" in post.columns else \
-        pd.Series(np.full(len(post), np.datetime64("NaT", "s")))
+    dts = convert_dtc_to_dt(post["TRDTC"], DateImputation(highest="M")) \
+        if "TRDTC" in post.columns else pd.Series(np.full(len(post), np.datetime64("NaT", "s")))
     post = post.assign(_DT=dts.to_numpy(), _MEAS=~np.isnan(post["AVAL"].to_numpy()))
     post["_GONE"] = np.where(post["NODAL"].to_numpy(bool), post["AVAL"].to_numpy() < 10,
                              post["AVAL"].to_numpy() == 0) & post["_MEAS"].to_numpy()
@@ -86,11 +86,14 @@ def target_response(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *,
     per = per.merge(n_base, on=KEYS, how="left").merge(base_sod, on=KEYS, how="left")
     per["ADT"] = per["ADT"].astype("datetime64[s]")
     complete = per["NMEAS"].to_numpy() == per["NBASE"].to_numpy()
-    # nadir: smallest complete sum before this visit (baseline included)
-    order_key = per["VISITNUM"].to_numpy(dtype="float64") if "VISITNUM" in per.columns else \
-        per["ADT"].astype("int64").to_numpy().astype("float64")
-    per = per.assign(_K=order_key, _C=np.where(complete, per["SOD"].to_numpy(), np.inf))
-    per = per.sort_values(KEYS + ["_K"], kind="stable").reset_index(drop=True)
+    # nadir: smallest complete sum before this visit (baseline included); visits in date
+    # order (unscheduled visit numbers need not be chronological), then VISITNUM
+    vnum = per["VISITNUM"].to_numpy(dtype="float64") if "VISITNUM" in per.columns else \
+        np.zeros(len(per))
+    per = per.assign(_K=day_numbers(per["ADT"]), _K2=vnum,
+                     _C=np.where(complete, per["SOD"].to_numpy(), np.inf))
+    per = per.sort_values(KEYS + ["_K", "_K2"], kind="stable", na_position="last") \
+        .reset_index(drop=True)
     complete = per["NMEAS"].to_numpy() == per["NBASE"].to_numpy()
     run = per.groupby(KEYS, sort=False)["_C"].cummin()
     prev = run.groupby([per[k] for k in KEYS], sort=False).shift(1).to_numpy(dtype="float64")
@@ -106,7 +109,7 @@ def target_response(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *,
     per["TARGET"] = resp
     per["NADIR"] = nadir
     per["COMPLETE"] = complete
-    return per.drop(columns=["_K", "_C"])
+    return per.drop(columns=["_K", "_K2", "_C"])
 
 
 def nontarget_response(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *,
@@ -127,7 +130,7 @@ def nontarget_response(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *,
     post = nt[~base].merge(base_les, on=KEYS + ["TRLNKID"], how="inner")
     val = (post["TRSTRESC"] if "TRSTRESC" in post.columns else post["TRORRES"]).astype("str") \
         .str.upper()
-    post = post.assign(_PD=val.str.contains("PROGRESSION", regex=False).fillna(False)
+    post = post.assign(_PD=val.str.contains("UNEQUIVOCAL|PROGRESSION", regex=True).fillna(False)
                        .to_numpy(bool),
                        _ABS=val.eq("ABSENT").to_numpy(), _ASS=val.notna().to_numpy()
                        & ~val.isin(["NOT ASSESSED", "NOT EVALUABLE", "NE"]).to_numpy())
