@@ -55,6 +55,35 @@ def _constant(ctx: ValueContext, value) -> pd.Series:
     return pd.Series(str(value), index=ctx.records.index, dtype="str")
 
 
+def parsed_dates(ctx: ValueContext, arg: Arg, formats: tuple[str, ...],
+                 times: Arg | None = None) -> tuple[pd.Series, pd.Series]:
+    """ISO dates and invalid flags for a date source. A raw field is parsed once per build
+    (whole form column, cached) and taken by raw row; other sources are parsed as given."""
+    cacheable = (arg.form is not None and not arg.ref.startswith("@") and arg.rows is not None
+                 and arg.form in ctx.state.raw_forms
+                 and (times is None or (times.form == arg.form and not times.ref.startswith("@"))))
+    if not cacheable:
+        return dates.parse_dates(arg.values, formats,
+                                 times.values if times is not None else None)
+    cache = ctx.state.__dict__.setdefault("_date_cache", {})
+    key = (arg.form, arg.field, formats, times.field if times is not None else None)
+    if key not in cache:
+        raw = ctx.state.raw_forms[arg.form]
+        iso, bad = dates.parse_dates(raw[arg.field], formats,
+                                     raw[times.field] if times is not None else None)
+        idx = raw["_ROW"].to_numpy()
+        cache[key] = (pd.Series(iso.to_numpy(), index=idx, dtype="str"),
+                      pd.Series(bad.to_numpy(), index=idx, dtype=bool))
+    iso_all, bad_all = cache[key]
+    rows = arg.rows.to_numpy(dtype="float64")
+    ok = ~np.isnan(rows)
+    r = np.where(ok, rows, -1).astype("int64")
+    iso = pd.Series(iso_all.reindex(r).to_numpy(), index=arg.values.index, dtype="str")
+    bad = pd.Series(bad_all.reindex(r).fillna(False).to_numpy(dtype=bool),
+                    index=arg.values.index)
+    return iso.where(ok), bad & ok
+
+
 def _fmt_src(sources: list[str]) -> str:
     return ", ".join(sources) if sources else "(none)"
 
@@ -283,7 +312,7 @@ def iso8601(ctx: ValueContext, args: list[Arg], p: IsoParams) -> pd.Series:
         # an SDTM variable of this record: already ISO 8601
         iso, bad = arg.values.astype("str"), pd.Series(False, index=arg.values.index)
     else:
-        iso, bad = dates.parse_dates(arg.values, formats, times)
+        iso, bad = parsed_dates(ctx, arg, formats, args[1] if len(args) > 1 else None)
     ctx.report(bad, arg, "SB-MAP-DATE", "error",
                "{where}: {value!r} is not a valid date in " + "/".join(formats) +
                " ({n} records); " + ctx.variable + " left empty")
@@ -1064,6 +1093,26 @@ def _number_unscheduled(subj: pd.Series, when: pd.Series, num: pd.Series,
     return out
 
 
+def _reference_visits(ctx: ValueContext, p: VisitParams, table: pd.DataFrame) -> pd.Series:
+    """(USUBJID, visit name) -> VISITNUM of the unscheduled visits of the reference form
+    (computed once per build)."""
+    r = p.reference
+    cache = ctx.state.__dict__.setdefault("_visit_ref_cache", {})
+    key = (r.form, r.name, r.date, p.step, tuple(p.unscheduled), tuple(sorted(p.map.items())))
+    if key in cache:
+        return cache[key]
+    ref = ctx.state.raw_forms[r.form]
+    rnames = _norm(ref[r.name].astype("str"))
+    rnum, runs, _, _ = _planned(p, table, rnames)
+    rwhen, _ = dates.parse_dates(ref[r.date], tuple(ctx.spec.forms.date_formats))
+    rvn = _number_unscheduled(ref["USUBJID"], rwhen, rnum, runs, p.step)
+    out = pd.Series(rvn[runs].to_numpy(), index=pd.MultiIndex.from_arrays(
+        [ref["USUBJID"][runs], rnames[runs]]))
+    out = out[~out.index.duplicated()]
+    cache[key] = out
+    return out
+
+
 def _visits(ctx: ValueContext, args: list[Arg], p: VisitParams):
     table = visit_table(ctx.study)
     arg = args[0]
@@ -1072,7 +1121,7 @@ def _visits(ctx: ValueContext, args: list[Arg], p: VisitParams):
     when = args[1].values.astype("str") if len(args) > 1 else \
         pd.Series(pd.NA, index=names.index, dtype="str")
     if len(args) > 1 and args[1].form is not None:
-        when, _ = dates.parse_dates(args[1].values, tuple(ctx.spec.forms.date_formats))
+        when, _ = parsed_dates(ctx, args[1], tuple(ctx.spec.forms.date_formats))
     unknown = names.notna() & num.isna() & ~unsched
     if p.window and unknown.any():
         dm = ctx.state.domains.get("DM")
@@ -1104,16 +1153,7 @@ def _visits(ctx: ValueContext, args: list[Arg], p: VisitParams):
                    "VISITNUM left empty", per_value=False)
         local = _number_unscheduled(ctx.usubjid, when, num, unsched, p.step)
         if p.reference is not None and p.reference.form in ctx.state.raw_forms:
-            ref = ctx.state.raw_forms[p.reference.form]
-            rnames = _norm(ref[p.reference.name].astype("str"))
-            rnum, runs, _, _ = _planned(p, table, rnames)
-            rwhen, _ = dates.parse_dates(ref[p.reference.date],
-                                         tuple(ctx.spec.forms.date_formats))
-            rvn = _number_unscheduled(ref["USUBJID"], rwhen, rnum, runs, p.step)
-            table_ref = pd.Series(rvn[runs].to_numpy(),
-                                  index=pd.MultiIndex.from_arrays(
-                                      [ref["USUBJID"][runs], rnames[runs]]))
-            table_ref = table_ref[~table_ref.index.duplicated()]
+            table_ref = _reference_visits(ctx, p, table)
             keys = pd.MultiIndex.from_arrays([ctx.usubjid, names])
             got = pd.Series(table_ref.reindex(keys).to_numpy(), index=names.index)
             local = got.where(got.notna(), local)

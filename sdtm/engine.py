@@ -169,6 +169,8 @@ def map_block(state: BuildState, dom: DomainSpec, block: RecordBlock, rec_base: 
     recs["_REC"] = np.arange(rec_base, rec_base + len(recs), dtype="int64")
     out: dict[str, pd.Series] = {}
     extra: list[pd.DataFrame] = []
+    view = pd.DataFrame({"USUBJID": recs["USUBJID"], "_REC": recs["_REC"],
+                         "_ROW": recs["_ROW"]}, index=recs.index)
     for name in variable_order(dom):
         vs = dom.variable(name)
         m = vs.mapping_for(block.id) if vs is not None else None
@@ -176,10 +178,6 @@ def map_block(state: BuildState, dom: DomainSpec, block: RecordBlock, rec_base: 
             continue
         alg = algs[m.algorithm]
         vtype = var_type(state.spec, dom, name)
-        view = pd.DataFrame({"USUBJID": recs["USUBJID"], "_REC": recs["_REC"],
-                             "_ROW": recs["_ROW"]}, index=recs.index)
-        for k, v in out.items():
-            view[k] = v
         ctx = ValueContext(state=state, domain=dom.domain, variable=name, block=block.id,
                            records=view, var_type=vtype)
         args = [_resolve(r, recs, out, block, state, ctx, dom) for r in m.source]

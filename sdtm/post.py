@@ -112,6 +112,8 @@ def split_long_text(frame: pd.DataFrame, domain: str, state: BuildState,
         if c.startswith("_") or frame[c].dtype != "str":
             continue
         s = frame[c]
+        if not len(s) or not (s.str.len().max() > MAX_BYTES // 4):   # 4 bytes/char at most
+            continue
         long = s.notna() & (_byte_len(s.fillna("")) > MAX_BYTES)
         if not long.any():
             continue

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Mapping
 
 from studybuild import standards
@@ -56,6 +57,14 @@ def _from_ct(cl: standards.Codelist) -> Codelist:
                     index=index)
 
 
+@lru_cache(maxsize=None)
+def _cdisc(name: str) -> Codelist | None:
+    try:
+        return _from_ct(standards.ct().codelist(name))
+    except standards.StandardsLookupError:
+        return None
+
+
 def find_codelist(spec: "StudySpec | None", name: str) -> Codelist | None:
     """A study codelist (codelists.yaml) by id, else a CDISC codelist by C-code/short name."""
     if spec is not None:
@@ -68,10 +77,7 @@ def find_codelist(spec: "StudySpec | None", name: str) -> Codelist | None:
                                 values=tuple(t.value for t in cl.terms),
                                 decodes={t.value: t.decode for t in cl.terms if t.decode},
                                 index=index, cdisc=False)
-    try:
-        return _from_ct(standards.ct().codelist(name))
-    except standards.StandardsLookupError:
-        return None
+    return _cdisc(name.strip().upper())
 
 
 def variable_codelist(domain: str, variable: str) -> str | None:
