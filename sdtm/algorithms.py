@@ -971,8 +971,9 @@ class VisitReference(Params):
 
 
 class VisitParams(Params):
-    map: dict[str, str] = Field(default_factory=dict,
-                                description="collected visit/folder name -> planned VISIT")
+    map: dict[str, str] | str = Field(default_factory=dict,
+                                      description="collected visit/folder name -> planned VISIT, "
+                                                  "or the name of a map in codelists.yaml")
     unscheduled: list[str] = Field(default_factory=lambda: ["UNSCHEDULED", "UNSCHED", "UNS"],
                                    description="names (or their start) of unscheduled visits")
     window: bool = Field(False, description="names not in the schedule are placed by the "
@@ -1051,12 +1052,18 @@ def _split_instance(names: pd.Series) -> tuple[pd.Series, pd.Series]:
     return base, n
 
 
-def _planned(p: VisitParams, table: pd.DataFrame, names: pd.Series
+def _visit_map(spec, p: VisitParams) -> dict[str, str]:
+    if isinstance(p.map, str):
+        return dict(spec.codelists.maps.get(p.map, {}))
+    return dict(p.map)
+
+
+def _planned(p: VisitParams, table: pd.DataFrame, names: pd.Series, vmap: dict[str, str]
              ) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
     """(VISITNUM of planned names, is-unscheduled, base name, instance) for normalised names."""
     by_name = dict(zip(table["VISIT"].str.upper(), table["VISITNUM"]))
     lookup = dict(by_name)
-    for k, v in p.map.items():
+    for k, v in vmap.items():
         lookup[" ".join(k.strip().upper().split())] = by_name.get(v.strip().upper())
     base, inst = _split_instance(names)
     num = names.map(lookup).astype("float64")
@@ -1098,12 +1105,13 @@ def _reference_visits(ctx: ValueContext, p: VisitParams, table: pd.DataFrame) ->
     (computed once per build)."""
     r = p.reference
     cache = ctx.state.__dict__.setdefault("_visit_ref_cache", {})
-    key = (r.form, r.name, r.date, p.step, tuple(p.unscheduled), tuple(sorted(p.map.items())))
+    vmap = _visit_map(ctx.spec, p)
+    key = (r.form, r.name, r.date, p.step, tuple(p.unscheduled), tuple(sorted(vmap.items())))
     if key in cache:
         return cache[key]
     ref = ctx.state.raw_forms[r.form]
     rnames = _norm(ref[r.name].astype("str"))
-    rnum, runs, _, _ = _planned(p, table, rnames)
+    rnum, runs, _, _ = _planned(p, table, rnames, vmap)
     rwhen, _ = dates.parse_dates(ref[r.date], tuple(ctx.spec.forms.date_formats))
     rvn = _number_unscheduled(ref["USUBJID"], rwhen, rnum, runs, p.step)
     out = pd.Series(rvn[runs].to_numpy(), index=pd.MultiIndex.from_arrays(
@@ -1117,7 +1125,7 @@ def _visits(ctx: ValueContext, args: list[Arg], p: VisitParams):
     table = visit_table(ctx.study)
     arg = args[0]
     names = _norm(arg.values.astype("str"))
-    num, unsched, base, inst = _planned(p, table, names)
+    num, unsched, base, inst = _planned(p, table, names, _visit_map(ctx.spec, p))
     when = args[1].values.astype("str") if len(args) > 1 else \
         pd.Series(pd.NA, index=names.index, dtype="str")
     if len(args) > 1 and args[1].form is not None:

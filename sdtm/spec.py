@@ -745,7 +745,12 @@ def _check_mapping(spec: StudySpec, dom: DomainSpec, src: Source, loc: tuple,
                                     f"{cl.label}")
     if alg.name == "visit":
         planned = {v.visit.upper() for v in spec.study.all_visits()}
-        for k, v in params.map.items():
+        if isinstance(params.map, str) and params.map not in spec.codelists.maps:
+            raise src.error(loc + ("map",), f"unknown study map {params.map!r} "
+                            f"({suggest(params.map, spec.codelists.maps)})",
+                            hint="define it under maps: in codelists.yaml")
+        vmap = spec.codelists.maps[params.map] if isinstance(params.map, str) else params.map
+        for k, v in vmap.items():
             if v.strip().upper() not in planned:
                 raise src.error(loc + ("map",), f"map target {v!r} is not a visit of "
                                 "study.yaml", hint=suggest(v.upper(), planned))
