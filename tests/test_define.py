@@ -456,3 +456,20 @@ def test_round_trip_through_read_define(sdtm_file, sdtm):
     ldiam = [v for v in back.value_level
              if v.dataset == "TR" and v.where == (("TRTESTCD", "LDIAM"),)]
     assert {v.variable for v in ldiam} == {"TRORRES", "TRSTRESC", "TRSTRESN"}
+
+
+def test_conditions_that_look_alike_get_their_own_where_clause():
+    # "A B" and "A_B" would both become A_B in an OID; each keeps its own WhereClauseDef
+    lb = pd.DataFrame({"STUDYID": ["S"] * 3, "DOMAIN": ["LB"] * 3, "USUBJID": ["S-1"] * 3,
+                       "LBSEQ": [1.0, 2.0, 3.0], "LBTESTCD": ["A B", "A_B", "A B"],
+                       "LBTEST": ["Test one", "Test two", "Test one"],
+                       "LBORRES": ["1", "2", "3"]}).astype({c: "str" for c in (
+                           "STUDYID", "DOMAIN", "USUBJID", "LBTESTCD", "LBTEST", "LBORRES")})
+    md = StudyMetadata(study_id="x", studyid="S", kind="SDTM",
+                       datasets={"LB": from_standard("LB", lb.columns)})
+    tree = etree.fromstring(build_define(md, {"LB": lb}, study=None, hrefs={},
+                                         timestamp=CUTOFF)).getroottree()
+    vlm = _vlm(tree, "LB", "LBORRES")
+    assert {k: v.find("odm:Description/odm:TranslatedText", NS).text for k, v in vlm.items()} \
+        == {(("LBTESTCD", "EQ", ("A B",)),): "Test one",
+            (("LBTESTCD", "EQ", ("A_B",)),): "Test two"}

@@ -538,10 +538,7 @@ class _Builder:
                 item_oid_ = f"{base}.{n}"
                 n += 1
             seen.add(item_oid_)
-            wc_oid = "WC." + name + "." + ".".join(f"{oid_part(w)}.{oid_part(v)}"
-                                                 for w, v in e.where)
-            self.where.setdefault(wc_oid, [(item_oid(name, w), "EQ", (str(v),))
-                                           for w, v in e.where])
+            wc_oid = self._where_oid(name, e.where)
             vm = VariableMeta(name=parent.name, label=e.label or parent.label, type=e.type,
                               codelist=e.codelist, origin=e.origin, source=e.source,
                               method=e.method, format=parent.format if e.type == "Num" else "",
@@ -561,6 +558,19 @@ class _Builder:
                                  method_oid=method, where_oids=(wc_oid,)))
         self.value_lists[vl_oid] = refs
         return vl_oid
+
+    def _where_oid(self, dataset: str, where: tuple[tuple[str, str], ...]) -> str:
+        """One WhereClauseDef per distinct condition; OIDs from the (sanitised) condition,
+        made unique if two conditions sanitise alike ('A B' and 'A_B')."""
+        checks = [(item_oid(dataset, w), "EQ", (str(v),)) for w, v in where]
+        base = "WC." + dataset + "." + ".".join(f"{oid_part(w)}.{oid_part(str(v))}"
+                                               for w, v in where)
+        oid, n = base, 2
+        while oid in self.where and self.where[oid] != checks:
+            oid = f"{base}.{n}"
+            n += 1
+        self.where[oid] = checks
+        return oid
 
     # ---- codelists -----------------------------------------------------------------------
     def codelists(self) -> list[_CodelistOut]:
