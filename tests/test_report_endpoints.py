@@ -434,3 +434,14 @@ def test_pharmaverse_teae_counts(pv, ep_pv):
     assert (anyrow["ANY"], anyrow["N"]) == (ae["USUBJID"].nunique(), len(saf))
     # SOCs ordered by subjects (Total) descending
     assert socs["ANY"].tolist() == sorted(socs["ANY"].tolist(), reverse=True)
+
+
+def test_swimmer_ongoing_runs_to_data_cutoff(hand):
+    import datetime as dt
+
+    ep = compute_endpoints(hand, data_cutoff=dt.date(2022, 3, 31))
+    s = ep.swimmer.set_index("SUBJID")
+    # S01 is still on treatment: first dose 2021-01-04 (day 1); 2022-01-04 is day 366 and
+    # 2022-03-31 is 86 days later, day 452.  Subjects who stopped keep TRTEDT - TRTSDT + 1.
+    assert s.loc["S01", "duration"] == 452
+    assert s.loc["S02", "duration"] == 310

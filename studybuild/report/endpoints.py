@@ -20,6 +20,7 @@ tested against a hand count. Conventions (see ``docs/report.md``):
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -267,6 +268,11 @@ def _param_records(df: pd.DataFrame, name: str, paramcd: str) -> pd.DataFrame:
     return rec
 
 
+def _present(df: pd.DataFrame, names: Sequence[str | None]) -> list[str]:
+    """The columns of ``names`` that ``df`` has, in that order, once each."""
+    return [c for c in dict.fromkeys(n for n in names if n) if c in df.columns]
+
+
 def _order_responses(values: Sequence[str]) -> list[str]:
     known = [v for v in RESPONSE_ORDER if v in set(values)]
     return known + sorted(set(values) - set(RESPONSE_ORDER))
@@ -418,6 +424,7 @@ def _km(adtte: pd.DataFrame | None, subjects: pd.DataFrame | None, groups: tuple
             rec = _param_records(adtte, "ADTTE", paramcd)
             if rec.empty:
                 continue
+            rec = rec[_present(rec, ["USUBJID", "PARAM", "AVAL", "CNSR", arm_var])]
             rec = _attach(rec, subjects, f"ADTTE {paramcd}", arm_var, notes, "efficacy")
             bad = rec["AVAL"].isna() | rec["CNSR"].isna() | (rec["AVAL"] < 0)
             if bad.any():
@@ -493,6 +500,7 @@ def _waterfall(adtr: pd.DataFrame | None, subjects, arm_var, per_subject, notes)
         notes.append("ADTR has no sum-of-diameters parameter (SUMDIAM or SDIAM): no waterfall.")
         return empty, None, None
     rec = adtr[adtr["PARAMCD"].eq(source)]
+    rec = rec[_present(rec, ["USUBJID", "PCHG", "ANL01FL", "ABLFL", arm_var])]
     if "ANL01FL" in rec.columns and rec["ANL01FL"].eq("Y").any():
         rec = rec[rec["ANL01FL"].eq("Y")]
     if "ABLFL" in rec.columns:
@@ -513,7 +521,7 @@ def _waterfall(adtr: pd.DataFrame | None, subjects, arm_var, per_subject, notes)
 
 
 def _swimmer(adsl: pd.DataFrame | None, adrs: pd.DataFrame | None, subjects, max_subjects,
-             notes):
+             data_cutoff, notes):
     cols = ["USUBJID", "SUBJID", "GROUP", "duration", "ongoing", "followup_end", "death_day"]
     ev_cols = ["USUBJID", "day", "AVALC"]
     if adsl is None or subjects is None or "TRTSDT" not in adsl.columns:
@@ -528,21 +536,7 @@ def _swimmer(adsl: pd.DataFrame | None, adrs: pd.DataFrame | None, subjects, max
             return pd.Series(np.nan, index=sl.index)
         return (sl[col] - start).dt.days.astype("float64") + 1
 
-    end = day("TRTEDT")
-    dur = end.copy()
-    if "TRTDURD" in sl.columns:
-        dur = dur.fillna(sl["TRTDURD"].astype("float64"))
-    alive = day("LSTALVDT")
-    death = day("DTHDT")
-    ongoing = end.isna()
-    if "EOTSTT" in sl.columns:
-        ongoing = ongoing | sl["EOTSTT"].eq("ONGOING")
-    dur = dur.fillna(alive).fillna(1.0)
-    follow = pd.concat([alive, death], axis=1).max(axis=1)
-    follow = follow.where(follow > dur)
-    out = pd.DataFrame({"USUBJID": sl["USUBJID"], "SUBJID": sl["SUBJID"], "GROUP": sl["GROUP"],
-                        "duration": dur, "ongoing": ongoing.to_numpy(dtype=bool),
-                        "followup_end": follow, "death_day": death})
+    # overall response at each assessment, as study day from first dose
     events = pd.DataFrame(columns=ev_cols)
     if adrs is not None and {"USUBJID", "PARAMCD", "AVALC", "ADT"} <= set(adrs.columns):
         ovr = adrs[adrs["PARAMCD"].eq("OVR")]
@@ -555,6 +549,29 @@ def _swimmer(adsl: pd.DataFrame | None, adrs: pd.DataFrame | None, subjects, max
         events = pd.DataFrame({"USUBJID": ovr["USUBJID"].astype("str"), "day": d,
                                "AVALC": ovr["AVALC"].astype("str").fillna("MISSING")})
         events = events[events["day"] >= 1]
+    last_seen = sl["USUBJID"].map(events.groupby("USUBJID")["day"].max()).astype("float64")
+
+    end = day("TRTEDT")
+    dur = end.copy()
+    if "TRTDURD" in sl.columns:
+        dur = dur.fillna(sl["TRTDURD"].astype("float64"))
+    alive = day("LSTALVDT")
+    death = day("DTHDT")
+    ongoing = end.isna()
+    if "EOTSTT" in sl.columns:
+        ongoing = ongoing | sl["EOTSTT"].eq("ONGOING")
+    # still on treatment: to the data cut-off when known, else to the last date the subject
+    # was seen (known alive or assessed)
+    if data_cutoff is not None:
+        reach = ((pd.Timestamp(data_cutoff) - start).dt.days.astype("float64") + 1)
+    else:
+        reach = pd.concat([alive, last_seen], axis=1).max(axis=1)
+    dur = dur.where(~ongoing | reach.isna() | (dur >= reach), reach).fillna(1.0)
+    follow = pd.concat([alive, death, last_seen], axis=1).max(axis=1)
+    follow = follow.where(follow > dur)
+    out = pd.DataFrame({"USUBJID": sl["USUBJID"], "SUBJID": sl["SUBJID"], "GROUP": sl["GROUP"],
+                        "duration": dur, "ongoing": ongoing.to_numpy(dtype=bool),
+                        "followup_end": follow, "death_day": death})
     note = None
     if len(out) > max_subjects:
         assessed = out["USUBJID"].isin(events["USUBJID"])
@@ -595,6 +612,9 @@ def _teae(adae: pd.DataFrame | None, subjects: pd.DataFrame | None, groups: tupl
     if adae is None:
         return pd.DataFrame(columns=ov_cols), pd.DataFrame(), None, ()
     _require(adae, "ADAE", ["USUBJID", "AEDECOD"])
+    adae = adae[_present(adae, ["USUBJID", "TRTEMFL", "AESOC", "AEBODSYS", "AEDECOD",
+                                "ATOXGRN", "ATOXGR", "ASEVN", "AESEVN", "ASEV", "AESEV",
+                                "AESER", "AESDTH", "AEACN", arm_var])]
     if "TRTEMFL" in adae.columns:
         ae = adae[adae["TRTEMFL"].eq("Y")]
     else:
@@ -701,13 +721,15 @@ def compute_endpoints(adam: Mapping[str, pd.DataFrame], *, population: str | Non
                       safety_population: str | None = "SAFFL", arm_var: str | None = "TRT01P",
                       safety_arm_var: str | None = "TRT01A", conf_level: float = 0.95,
                       at_risk_months: Sequence[float] | None = None,
-                      swimmer_max_subjects: int = 100) -> Endpoints:
+                      swimmer_max_subjects: int = 100,
+                      data_cutoff: dt.date | None = None) -> Endpoints:
     """Compute every endpoint of the reviewer report from ADaM frames (keys ADSL, ADRS,
     ADTTE, ADTR, ADAE; any may be missing, and its numbers are then empty).
 
     ``population`` is the ADSL flag of the efficacy population (falls back to ITTFL, EFFFL,
     SAFFL when ADSL lacks it; ``None`` = every ADSL subject); ``arm_var`` groups the efficacy
-    results (``None``: one group); ``at_risk_months`` overrides the numbers-at-risk times.
+    results (``None``: one group); ``at_risk_months`` overrides the numbers-at-risk times;
+    ``data_cutoff`` (the study's) ends the swimmer bars of subjects still on treatment.
 
     >>> from studybuild.datasets import read_folder
     >>> ep = compute_endpoints(read_folder("tests/data/pharmaverse/adam").frames(),
@@ -743,7 +765,8 @@ def compute_endpoints(adam: Mapping[str, pd.DataFrame], *, population: str | Non
                                          at_risk_months, notes)
     dor = _dor(adtte, subjects, arm_var, per_subject, notes)
     wf, wf_source, basis = _waterfall(adtr, subjects, arm_var, per_subject, notes)
-    sw, sw_events, sw_note = _swimmer(adsl, adrs, subjects, swimmer_max_subjects, notes)
+    sw, sw_events, sw_note = _swimmer(adsl, adrs, subjects, swimmer_max_subjects, data_cutoff,
+                                      notes)
     overview, teae, grade_source, grade_labels = _teae(adae, safety, safety_groups, s_arm, notes)
     if grade_source in ("ASEVN", "AESEVN", "ASEV", "AESEV"):
         notes.append(f"ADAE has no CTCAE grade (ATOXGRN/ATOXGR); TEAEs are tabulated by "

@@ -229,6 +229,7 @@ def swimmer_figure(ep: Endpoints) -> bytes | None:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 
     sw = ep.swimmer
     if sw.empty:
@@ -278,6 +279,7 @@ def swimmer_figure(ep: Endpoints) -> bytes | None:
         ax.set_yticklabels(sw["SUBJID"], fontsize=7 if n > 30 else 8)
         ax.set_ylim(-0.8, n - 0.2)
         ax.set_xlim(0, xend * 1.05)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 2, 3, 6, 10]))
         ax.set_xlabel("Months since first dose")
         ax.set_ylabel("Subject")
         ax.grid(axis="x", color="#eeeeee", lw=0.6)

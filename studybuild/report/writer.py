@@ -273,6 +273,9 @@ def _dor_view(ep: Endpoints) -> dict[str, Any]:
                         "status": "event" if r["CNSR"] == 0 else "censored",
                         "desc": _text(r["EVNTDESC"])} for r in d.to_dict("records")]
     view["multi"] = len(set(d["GROUP"])) > 1
+    r = ep.rates
+    responders = r[(r["ENDPOINT"] == "ORR") & (~r["CONFIRMED"].astype(bool))]["n"]
+    view["no_responders"] = bool(len(responders)) and int(responders.max()) == 0
     return view
 
 
@@ -348,7 +351,8 @@ def render_report(adam: Mapping[str, pd.DataFrame], *, study: "Study | None",
 
     from studybuild.report import figures
 
-    ep = endpoints if endpoints is not None else compute_endpoints(adam)
+    ep = endpoints if endpoints is not None else compute_endpoints(
+        adam, data_cutoff=study.dates.data_cutoff if study is not None else None)
     pngs: dict[str, bytes] = {}
     for stem, what in FIGURES.items():
         if what in ("PFS", "OS", "RSD"):
@@ -416,7 +420,7 @@ def write_report(adam: Mapping[str, pd.DataFrame], out_dir: Path, *, study: "Stu
     that say "not available"; a TS frame, if given, feeds the study summary when ``study`` is
     None). ``inventory``: one dict per dataset with name, kind, records, variables, errors,
     warnings, notices and file (relative to ``out_dir``). ``endpoints``: precomputed numbers
-    (default: :func:`compute_endpoints` with its defaults).
+    (default: :func:`compute_endpoints` with its defaults and the study's data cut-off).
 
     Figures the report did not draw this time are removed from ``figures/`` so a rebuild never
     leaves a stale plot beside the page. Every file is written atomically.
