@@ -33,7 +33,7 @@ import pandas as pd
 
 from studybuild import standards
 from studybuild.errors import SpecError
-from studybuild.metadata import DatasetMeta, ValueLevel, VariableMeta, from_standard
+from studybuild.metadata import DatasetMeta, ValueLevel, from_standard
 from studybuild.study import Study
 
 TSVAL_MAX = 200
@@ -282,7 +282,7 @@ def build_ts(study: Study, *, actual_subjects: int | None = None) -> pd.DataFram
         ts.add("COMPTRT", nf="NA")
     ts.text("DCUTDESC", dates.data_cutoff_description)
     ts.date("DCUTDTC", dates.data_cutoff)
-    for i, country in enumerate(sorted({s.country for s in study.sites})):
+    for country in sorted({s.country for s in study.sites}):
         ts.add("FCNTRY", country, code=country, ref=ISO3166)
     ts.yes_no("HLTSUBJI", pop.healthy_subjects)
     snomed = getattr(study, "indication_snomed", "") or ""
@@ -379,9 +379,9 @@ def build_ts(study: Study, *, actual_subjects: int | None = None) -> pd.DataFram
 # TA, TE, TV, TI
 # --------------------------------------------------------------------------------------------
 
-def _epoch(study: Study, value: str, loc: tuple) -> str:
-    cl = standards.ct().codelist("C99079")
-    term = cl.term(value)
+def _epoch(value: str) -> str:
+    """The EPOCH submission value (C99079, extensible: other values are kept as given)."""
+    term = standards.ct().codelist("C99079").term(value)
     return term.submission_value if term is not None else value
 
 
@@ -395,7 +395,7 @@ def build_ta(study: Study) -> pd.DataFrame:
             rows.append({"STUDYID": study.studyid, "DOMAIN": "TA", "ARMCD": arm.armcd,
                          "ARM": arm.arm, "TAETORD": order, "ETCD": etcd,
                          "ELEMENT": el.element, "TABRANCH": None, "TATRANS": None,
-                         "EPOCH": _epoch(study, el.epoch, ("elements",))})
+                         "EPOCH": _epoch(el.epoch)})
     cols = _ig_columns("TA", rows[0].keys())
     return _labelled(_frame(rows, cols, numeric=("TAETORD",)), "TA")
 
