@@ -107,21 +107,3 @@ def test_errors(tmp_path):
     (d / "manifest.json").write_text('{"files": 3}')
     with pytest.raises(InputError, match="not a studybuild manifest"):
         verify_manifest(d)
-
-
-def test_report_and_manifest_rebuild_identically(tmp_path):
-    """The reviewer report plus its manifest, written twice from the same ADaM: same bytes."""
-    from studybuild.datasets import read_folder
-    from studybuild.report import compute_endpoints, write_report
-
-    frames = read_folder(Path(__file__).parent / "data" / "report" / "handmade").frames()
-    ep = compute_endpoints(frames)
-    outs = []
-    for name in ("one", "two"):
-        d = tmp_path / name / "surufatinib-sts"
-        write_report(frames, d, study=None, inventory=[], endpoints=ep)
-        outs.append(_write(d).read_bytes())
-    assert outs[0] == outs[1]
-    m = json.loads(outs[0])
-    assert [f["path"] for f in m["files"]][-1] == "report.html"
-    assert verify_manifest(tmp_path / "one" / "surufatinib-sts") == []

@@ -120,13 +120,23 @@ def test_inventory_status(built):
     assert "ADSL ADaM 11 12 0 2 0 warnings" in text
 
 
-def test_rebuild_is_byte_identical(hand, built, tmp_path):
+def test_rebuild_is_byte_identical_with_manifest(hand, built, tmp_path):
+    from studybuild.manifest import verify_manifest, write_manifest
+
     again = tmp_path / "surufatinib-sts"
     write_report(hand, again, study=load_study("surufatinib-sts"), inventory=_inventory(hand),
                  validation_summary={"errors": 1, "warnings": 10, "gate": "overridden",
                                      "report": "validation/report.html"})
     for rel in ["report.html"] + [f"figures/{s}.png" for s in FIGURES]:
         assert (again / rel).read_bytes() == (built / rel).read_bytes(), rel
+    # and the manifests of the two folders are byte-identical too
+    kw = dict(tool_version="0.1.0", spec_files=[load_study("surufatinib-sts").folder /
+                                                "study.yaml"],
+              ct_version="2025-03-28", gate_overridden=True)
+    m1 = write_manifest(built, **kw).read_bytes()
+    m2 = write_manifest(again, **kw).read_bytes()
+    assert m1 == m2 and verify_manifest(again) == []
+    (built / "manifest.json").unlink()
 
 
 def test_png_has_no_software_or_time_chunks(built):
@@ -153,6 +163,7 @@ def test_missing_datasets_say_not_available(hand, tmp_path):
                 "ADAE is not available: adverse events cannot be tabulated.",
                 "No dataset inventory was given to the report."):
         assert msg in text, msg
+    assert "HAND01: reviewer report" in text                 # default title from ADSL
     # ADSL alone still gives the swimmer plot (time on treatment) and nothing else
     assert sorted(p.name for p in (out / "figures").iterdir()) == ["swimmer.png"]
     # no ADSL at all: still a page, summary from nothing, every section says why
@@ -163,9 +174,11 @@ def test_missing_datasets_say_not_available(hand, tmp_path):
     assert not (empty / "figures").exists()
 
 
-def test_stale_figures_are_removed(hand, tmp_path):
+def test_stale_figures_are_removed(hand, built, tmp_path):
+    import shutil
+
     out = tmp_path / "s"
-    write_report(hand, out, study=None, inventory=[])
+    shutil.copytree(built, out)
     assert (out / "figures" / "waterfall.png").exists()
     write_report({k: v for k, v in hand.items() if k != "ADTR"}, out, study=None,
                  inventory=[])
@@ -173,24 +186,20 @@ def test_stale_figures_are_removed(hand, tmp_path):
     assert (out / "figures" / "km_pfs.png").exists()
 
 
-def test_html_escapes_data(hand, tmp_path):
+def test_escaping_and_summary_from_adsl_and_ts(hand, tmp_path):
+    # no study.yaml: the summary comes from ADSL and a TS frame; data and title are escaped
     adsl = hand["ADSL"].assign(TRT01P=hand["ADSL"]["TRT01P"].str.replace(
         "DRUG X", "<b>DRUG</b> & X", regex=False))
+    ts = pd.DataFrame({"TSPARMCD": ["TITLE", "TPHASE"],
+                       "TSVAL": ["A hand-built study", "PHASE II TRIAL"]})
     out = tmp_path / "esc"
-    write_report({**hand, "ADSL": adsl}, out, study=None, inventory=[], title="A <test>")
+    write_report({**hand, "ADSL": adsl, "TS": ts}, out, study=None, inventory=[],
+                 title="A <test>")
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "<b>DRUG</b>" not in html and "&lt;b&gt;DRUG&lt;/b&gt; &amp; X" in html
     assert "<title>A &lt;test&gt;</title>" in html
-
-
-def test_summary_from_adsl_and_ts_without_study(hand, tmp_path):
-    ts = pd.DataFrame({"TSPARMCD": ["TITLE", "TPHASE"],
-                       "TSVAL": ["A hand-built study", "PHASE II TRIAL"]})
-    out = tmp_path / "ts"
-    write_report({**hand, "TS": ts}, out, study=None, inventory=[])
     text = _parse(out / "report.html").text
     assert "Title A hand-built study" in text and "Phase PHASE II TRIAL" in text
-    assert "HAND01: reviewer report" in text
     assert "Subjects 11 in ADSL" in text
 
 

@@ -188,7 +188,11 @@ def _inventory(inventory: list[dict], validation_summary: dict | None) -> dict[s
     summary = []
     overridden = False
     if validation_summary:
-        for k in sorted(validation_summary):
+        first = ("gate", "gate_overridden", "overridden", "errors", "error", "warnings",
+                 "warning", "notices", "notice")
+        keys = [k for k in first if k in validation_summary] + \
+            sorted(k for k in validation_summary if k not in first)
+        for k in keys:
             v = validation_summary[k]
             if k in ("gate_overridden", "overridden") and v:
                 overridden = True
