@@ -253,10 +253,14 @@ def dose_modifications(spec, pop, ae: pd.DataFrame, last0: np.ndarray, reason0: 
     ae_stop = wd_day - 1 < last
     last = np.where(ae_stop, wd_day - 1, last)
     reason = np.where(ae_stop, R_AE, reason)
-    # an interruption running when treatment stops is never resumed
+    # an interruption running when treatment stops is never resumed (which can leave an
+    # earlier interruption unresumed in turn: repeat until nothing changes)
     qs = q["subj"].to_numpy()
-    open_ = (q["kind"].to_numpy() != "wd") & (q["a"].to_numpy() <= last[qs]) & (q["b"].to_numpy() > last[qs])
-    if open_.any():
+    qa, qb, notwd = q["a"].to_numpy(), q["b"].to_numpy(), q["kind"].to_numpy() != "wd"
+    for _ in range(len(q) + 1):
+        open_ = notwd & (qa <= last[qs]) & (qb > last[qs])
+        if not open_.any():
+            break
         cut = q[open_].groupby("subj")["a"].min()
         last[cut.index.to_numpy()] = np.minimum(last[cut.index.to_numpy()], cut.to_numpy() - 1)
     last = np.maximum(last, F)

@@ -113,10 +113,12 @@ def _typo(word: str, r: np.random.Generator) -> str:
     return word + word[-1]
 
 
-def ae_typos(df: pd.DataFrame, mess, streams: Streams, log: MessLog) -> None:
-    """A typing error in the verbatim AE term (swapped, dropped or doubled letter)."""
+def ae_typos(df: pd.DataFrame, mess, voc: dict, streams: Streams, log: MessLog) -> None:
+    """A typing error in the verbatim AE term (swapped, dropped or doubled letter) that does not
+    happen to spell another usual wording ("Diarrhoea" -> "Diarrhea" is not a typo)."""
     if mess.ae_typos <= 0 or not len(df):
         return
+    known = {v.lower() for t in voc["ae_terms"].values() for v in t["verbatims"]}
     rng = streams("mess_typos")
     vals = df["AETERM"].to_numpy(dtype=object)
     u = rng.random(len(df))
@@ -126,7 +128,8 @@ def ae_typos(df: pd.DataFrame, mess, streams: Streams, log: MessLog) -> None:
     codes, uniques = pd.factorize(vals)
     for ui in sorted(np.unique(codes[sel]), key=lambda i: str(uniques[i])):   # distinct terms
         v = str(uniques[ui])
-        opts = sorted({_typo(v, rng) for _ in range(3)} - {v}) or [v + v[-1]]
+        opts = sorted(t for t in {_typo(v, rng) for _ in range(6)} if t.lower() not in known) \
+            or [v + v[-1]]
         m = sel & (codes == ui)
         new[m] = take(opts, np.floor(pick_u[m] * len(opts)).astype(np.int64))
     log.add("ae", df, sel, "AETERM", "typo", vals, new)

@@ -264,7 +264,11 @@ def tables(st, forms: dict[str, pd.DataFrame], messlog: pd.DataFrame) -> dict[st
                                 "FolderName": None, "InstanceName": None, "RecordPosition": None,
                                 "field": "TRORRESU", "kind": "diameter_cm", "clean": "mm",
                                 "written": iso_dates(cmr["date"].to_numpy())}))
-    miss = np.argwhere(g["missed"] & (g["planned"] <= st.cutoff))
+    # a missed assessment is one the subject would have had: before scans ended
+    scan_end = np.fmin(np.fmin(co.pd_inv, co.death_latent), np.fmin(co.withdrawal, co.lost))
+    scan_end = np.fmin(scan_end, np.where(np.isnan(pd_inv) | (first_tx < pd_inv), first_tx, np.nan))
+    scan_end = np.fmin(scan_end, st.cutoff)
+    miss = np.argwhere(g["missed"] & (g["planned"] < scan_end[:, None]))
     if len(miss):
         ms = miss[:, 0]
         names = np.array(g["names"], dtype=object)

@@ -92,7 +92,7 @@ def write_all(study, spec, mess, n: int, seed: int, out: Path) -> tuple[dict, di
         M.format_dates(df, key, form, mess, st.streams, log)
         M.coded_variants(df, key, form, mess, voc, st.streams, log)
         if key == "ae":
-            M.ae_typos(df, mess, st.streams, log)
+            M.ae_typos(df, mess, voc, st.streams, log)
         M.non_ascii(df, key, form, mess, voc, st.streams, log)
         M.cjk_text(df, key, form, mess, voc, st.streams, log)
         if form.log:
