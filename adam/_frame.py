@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from studybuild.errors import InputError
 
@@ -48,15 +49,67 @@ def need(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
                          hint="check the SDTM/ADaM input or the study's ADaM options")
 
 
+def _from_arrow(arr: pa.Array, index: pd.Index | None = None) -> pd.Series:
+    return pd.Series(pd.array(arr, dtype="str"), index=index)
+
+
 def str_col(values: Any, index: pd.Index | None = None) -> pd.Series:
-    """A ``str`` column from an array with None/NaN for missing."""
-    return pd.Series(values, index=index, dtype="str")
+    """A ``str`` column from an array with None/NaN for missing (converted by pyarrow in C,
+    much faster than pandas' element-wise path for large object arrays)."""
+    if isinstance(values, pd.Series):
+        values = values.to_numpy(dtype=object)
+    arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    if arr.dtype != object:
+        arr = arr.astype(object)
+    return _from_arrow(pa.array(arr, type=pa.large_string(), from_pandas=True), index)
+
+
+def na_str(n: int, index: pd.Index | None = None) -> pd.Series:
+    """An all-missing ``str`` column of length ``n``."""
+    return _from_arrow(pa.nulls(n, pa.large_string()), index)
+
+
+def choose_str(codes: np.ndarray, labels: Sequence[str | None],
+               index: pd.Index | None = None) -> pd.Series:
+    """``labels[code]`` per row (a code of -1 or a None label gives missing)."""
+    base = pa.array(list(labels) + [None], type=pa.large_string())
+    codes = np.asarray(codes, dtype=np.int64)
+    codes = np.where(codes < 0, len(labels), codes)
+    return _from_arrow(base.take(pa.array(codes)), index)
+
+
+def const_str(value: str | None, n: int, index: pd.Index | None = None) -> pd.Series:
+    """A ``str`` column holding one value."""
+    return choose_str(np.zeros(n, dtype=np.int64), [value], index)
 
 
 def flag(mask: np.ndarray, index: pd.Index | None = None, *, true: str = "Y",
          false: str | None = None) -> pd.Series:
     """'Y' where ``mask`` else ``false`` (NA by default), as a ``str`` column."""
-    return str_col(np.where(mask, true, false), index)
+    return choose_str(np.where(np.asarray(mask, bool), 0, 1), [true, false], index)
+
+
+def isin_values(s: pd.Series, values: Any) -> np.ndarray:
+    """``s.isin(values)`` for long value lists (pandas' str ``isin`` converts every value to
+    a Python object; this factorises both once)."""
+    vals = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
+    if len(vals) == 0 or len(s) == 0:
+        return np.zeros(len(s), dtype=bool)
+    both = pd.concat([s.astype(object) if s.dtype != vals.dtype else s,
+                      vals.astype(object) if s.dtype != vals.dtype else vals],
+                     ignore_index=True)
+    codes, _ = pd.factorize(both, use_na_sentinel=True)
+    left, right = codes[:len(s)], codes[len(s):]
+    present = np.zeros(codes.max(initial=-1) + 2, dtype=bool)
+    present[right[right >= 0]] = True
+    return np.where(left >= 0, present[np.maximum(left, 0)], False)
+
+
+def map_values(s: pd.Series, mapping: Mapping[Any, float]) -> np.ndarray:
+    """Float codes for the values of ``s`` (missing where unmapped), via the distinct values."""
+    codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    vals = np.array([mapping.get(u, np.nan) for u in uniq] + [np.nan], dtype="float64")
+    return vals[np.where(codes < 0, len(uniq), codes)]
 
 
 def date_col(values: Any, index: pd.Index | None = None) -> pd.Series:
@@ -169,21 +222,37 @@ def first_last(df: pd.DataFrame, by_vars: Sequence[str], order: Sequence[str] | 
     return pos[keep]
 
 
-def key_frame(df: pd.DataFrame, by_vars: Sequence[str]) -> pd.MultiIndex | pd.Index:
-    if len(by_vars) == 1:
-        return pd.Index(df[by_vars[0]])
-    return pd.MultiIndex.from_frame(df[list(by_vars)])
+def _joint_codes(left: pd.DataFrame, right: pd.DataFrame, by_vars: Sequence[str]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """One int64 key per row of each frame, equal exactly when all ``by_vars`` are equal."""
+    nl = len(left)
+    lk = np.zeros(nl, dtype=np.int64)
+    rk = np.zeros(len(right), dtype=np.int64)
+    for c in by_vars:
+        a, b = left[c], right[c]
+        if a.dtype != b.dtype:
+            both = pd.concat([a.astype(object), b.astype(object)], ignore_index=True)
+        else:
+            both = pd.concat([a, b], ignore_index=True)
+        codes, uniq = pd.factorize(both, use_na_sentinel=False)
+        codes = codes.astype(np.int64)
+        size = len(uniq) + 1
+        if (lk.max(initial=0) + 1) * size > 2 ** 62 or (rk.max(initial=0) + 1) * size > 2 ** 62:
+            allk, _ = pd.factorize(np.concatenate([lk, rk]))
+            lk, rk = allk[:nl].astype(np.int64), allk[nl:].astype(np.int64)
+        lk = lk * size + codes[:nl]
+        rk = rk * size + codes[nl:]
+    return lk, rk
 
 
 def lookup_positions(left: pd.DataFrame, right: pd.DataFrame, by_vars: Sequence[str]
                      ) -> np.ndarray:
     """For each row of ``left`` the position of the matching row in ``right`` (unique keys
     there), or -1."""
-    if len(right) == 0:
+    if len(right) == 0 or len(left) == 0:
         return np.full(len(left), -1, dtype=np.int64)
-    ridx = key_frame(right, by_vars)
-    lidx = key_frame(left, by_vars)
-    return ridx.get_indexer(lidx).astype(np.int64)
+    lk, rk = _joint_codes(left, right, by_vars)
+    return pd.Index(rk).get_indexer(lk).astype(np.int64)
 
 
 def take(s: pd.Series, pos: np.ndarray, index: pd.Index | None = None) -> pd.Series:
@@ -210,7 +279,7 @@ def concat_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
             dtypes[c] = ts[0]
     parts = []
     for f in frames:
-        add = {c: pd.Series([None] * len(f), index=f.index, dtype=_empty_dtype(dtypes.get(c)))
+        add = {c: _empty(len(f), f.index, _empty_dtype(dtypes.get(c)))
                for c in cols if c not in f.columns}
         g = f.assign(**add) if add else f
         parts.append(g[cols])
@@ -223,6 +292,14 @@ def concat_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
             except (TypeError, ValueError):
                 pass
     return out
+
+
+def _empty(n: int, index: pd.Index, dtype: Any) -> pd.Series:
+    if dtype == "str":
+        return na_str(n, index)
+    if dtype == "datetime64[s]":
+        return pd.Series(np.full(n, NAT), index=index)
+    return pd.Series(np.full(n, np.nan), index=index)
 
 
 def _empty_dtype(t: Any) -> Any:
@@ -251,9 +328,9 @@ def set_values(out: pd.DataFrame, values: Mapping[str, Any] | None) -> pd.DataFr
         elif isinstance(v, np.ndarray):
             v = pd.Series(v, index=out.index)
         elif isinstance(v, str):
-            v = pd.Series([v] * len(out), index=out.index, dtype="str")
+            v = const_str(v, len(out), out.index)
         elif v is None:
-            v = pd.Series([None] * len(out), index=out.index, dtype="str")
+            v = na_str(len(out), out.index)
         elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
             v = pd.Series(np.full(len(out), float(v)), index=out.index)
         new[name] = v

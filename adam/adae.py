@@ -25,7 +25,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from adam._frame import SUBJECT_KEYS, str_col
+from adam._frame import SUBJECT_KEYS, isin_values, na_str, str_col
 from adam.adrs import BDS_ADSL_VARS
 from adam.adsl import _report_bad_dates
 from adam.dates import derive_vars_dtm, derive_vars_dtm_to_dt
@@ -49,8 +49,8 @@ def build_adae(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
     ...     "AEDECOD": ["NAUSEA", "RASH"], "AEBODSYS": ["GI", "SKIN"],
     ...     "AESTDTC": ["2021-01", "2021-03-20"], "AEENDTC": [None, None]})
     >>> adae = build_adae(adsl, {"AE": ae}, options=AdamOptions(), findings=Findings())
-    >>> adae[["ASTDT", "ASTDTF", "TRTEMFL"]].astype(str).values.tolist()
-    [['2021-01-10', 'D', 'Y'], ['2021-03-20', 'nan', 'nan']]
+    >>> adae["ASTDT"].dt.strftime("%Y-%m-%d").tolist(), adae["TRTEMFL"].tolist()
+    (['2021-01-10', '2021-03-20'], ['Y', nan])
     """
     ae = sdtm.get("AE")
     if ae is None or not len(ae) or "AESTDTC" not in ae.columns:
@@ -61,12 +61,11 @@ def build_adae(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
     adae = derive_vars_merged(ae.drop(columns=[c for c in ("DOMAIN",) if c in ae.columns])
                               .reset_index(drop=True), dataset_add=adsl, by_vars=KEYS,
                               new_vars=use)
-    orphans = adae["TRTSDT"].isna() & ~ae["USUBJID"].isin(adsl["USUBJID"]).to_numpy() \
-        if "TRTSDT" in adae.columns else ~ae["USUBJID"].isin(adsl["USUBJID"])
+    orphans = ~isin_values(ae["USUBJID"], adsl["USUBJID"])
     if orphans.any():
         findings.add("ADAM-AE-NODM", "error", f"{int(orphans.sum())} AE record(s) for subjects "
                      "not in DM", dataset="AE", variable="USUBJID",
-                     row=int(np.flatnonzero(orphans.to_numpy())[0]) + 1)
+                     row=int(np.flatnonzero(orphans)[0]) + 1)
     start_imp = o.start_imputation.model_copy(
         update={"min_dates": tuple(c for c in o.start_imputation.min_dates if c in adae.columns)})
     max_dates = [c for c in o.end_imputation.max_dates if c in adae.columns]
@@ -113,7 +112,7 @@ def build_adae(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
             end_window=o.teae_window_days if "TRTEDT" in adae.columns else None,
             initial_intensity=initial, intensity="AETOXGR" if initial else None)
     else:
-        adae["TRTEMFL"] = str_col([None] * len(adae))
+        adae["TRTEMFL"] = na_str(len(adae))
     teae = adae["TRTEMFL"].eq("Y").to_numpy()
     seq = ["AESEQ"] if "AESEQ" in adae.columns else []
     levels = [("", []), ("S", ["AEBODSYS"]), ("P", ["AEBODSYS", "AEDECOD"])]

@@ -19,7 +19,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from adam._frame import SUBJECT_KEYS, concat_rows, day_numbers, mask_of, str_col
+from adam._frame import (SUBJECT_KEYS, concat_rows, day_numbers, isin_values, lookup_positions,
+                         map_values, mask_of, na_str, str_col, take)
 from adam.adsl import baseline_mask
 from adam.dates import derive_vars_dt, dtc_is_invalid
 from adam.derive import (aval_resp, derive_extreme_event, derive_extreme_records,
@@ -100,14 +101,14 @@ def build_adrs(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
     adsl_ref = [c for c in dict.fromkeys([ref, "NACTDT"]) if c in adsl.columns]
     ovr = derive_vars_merged(src.drop(columns=[c for c in adsl_ref if c in src.columns]),
                              dataset_add=adsl, by_vars=KEYS, new_vars=adsl_ref)
-    orphans = ~src["USUBJID"].isin(adsl["USUBJID"])
+    orphans = ~isin_values(src["USUBJID"], adsl["USUBJID"])
     if orphans.any():
         findings.add("ADAM-RS-NODM", "error", f"{int(orphans.sum())} RS record(s) for subjects "
                      f"not in DM (first: {src.loc[orphans, 'USUBJID'].iloc[0]})", dataset="RS",
                      variable="USUBJID")
     ovr = ovr.assign(PARAMCD="OVR", PARAM=f"Overall Response by {who}", **par)
     ovr = derive_vars_dt(ovr, dtc="RSDTC", new_vars_prefix="A", imputation=o.date_imputation)
-    ovr = ovr.assign(AVISIT=ovr["VISIT"] if "VISIT" in ovr.columns else str_col([None] * len(ovr)),
+    ovr = ovr.assign(AVISIT=ovr["VISIT"] if "VISIT" in ovr.columns else na_str(len(ovr)),
                      AVALC=ovr["RSSTRESC"])
     if "VISITNUM" in ovr.columns:
         ovr["AVISITN"] = pd.to_numeric(ovr["VISITNUM"], errors="coerce").astype("float64")
@@ -126,7 +127,7 @@ def build_adrs(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
         if o.exclude_after_new_therapy and "NACTDT" in ovr.columns:
             nact = day_numbers(ovr["NACTDT"])
             usable &= np.isnan(nact) | (day_numbers(ovr["ADT"]) < nact)
-    ovr["_WORST"] = ovr["AVALC"].map(_WORST).astype("float64")
+    ovr["_WORST"] = map_values(ovr["AVALC"], _WORST)
     ovr = derive_var_extreme_flag(ovr, by_vars=KEYS + ["ADT"], order=["_WORST", *seq],
                                   new_var="ANL01FL", mode="last", filter=usable)
     ovr = derive_var_relative_flag(ovr, by_vars=KEYS, order=["ADT", *seq], new_var="ANL02FL",
@@ -134,13 +135,25 @@ def build_adrs(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
                                    selection="before", inclusive=True)
     ovr = ovr.drop(columns=["_WORST"] + [c for c in ("NACTDT",) if c in ovr.columns and
                                          c != ref])
-    counted = ovr[ovr["ANL01FL"].eq("Y").to_numpy() & ovr["ANL02FL"].eq("Y").to_numpy()]
+    # the subject as an integer (ADSL row) for every grouping: strings are factorised once
+    S = ["_S"]
+    adsl_k = adsl[KEYS + [ref]].assign(_S=np.arange(len(adsl), dtype=np.int64))
+    pos = lookup_positions(ovr, adsl_k, KEYS)
+    other, _ = pd.factorize(ovr["USUBJID"])
+    ovr["_S"] = np.where(pos >= 0, pos, len(adsl) + other).astype(np.int64)
+    # parameter records carry the source assessment's timing and traceability variables
+    narrow = [c for c in ("_S", *KEYS, ref, "ADT", "ADTF", "AVISIT", "AVISITN", "VISIT",
+                          "VISITNUM", "RSSEQ", "RSEVAL", "RSDTC", "AVALC", "AVAL", "ANL01FL",
+                          "ANL02FL") if c in ovr.columns]
+    ovr_n = ovr[narrow]
+    anl = ovr["ANL01FL"].eq("Y").to_numpy()
+    counted = ovr_n[anl & ovr["ANL02FL"].eq("Y").to_numpy()]
     rules = ResponseRules(reference_date=ref, sd_min_days=o.sd_min_days,
                           sd_window_days=o.sd_window_days, confirmation=o.confirmation)
-    ev = recist_events(rules, by_vars=KEYS)
-    adsl_src = adsl[KEYS + [ref]]
+    ev = recist_events(rules, by_vars=S)
+    adsl_src = adsl_k
+    ref_vars = list(adsl_k.columns)
     srcs = {"ovr": counted, "adsl": adsl_src}
-    anl = ovr["ANL01FL"].eq("Y").to_numpy()
 
     def pcode(code: str, param: str, **extra) -> dict:
         return {"PARAMCD": code, "PARAM": param, **par, **extra}
@@ -154,69 +167,69 @@ def build_adrs(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
     parts = [ovr]
     # progressive disease
     parts.append(derive_extreme_records(
-        dataset_ref=adsl_src, dataset_add=ovr, by_vars=KEYS,
+        dataset_ref=adsl_src, dataset_add=ovr_n, by_vars=S, ref_vars=ref_vars,
         filter_add=anl & ovr["AVALC"].eq("PD").to_numpy(), order=["ADT", *seq], mode="first",
         exist_flag="AVALC", false_value="N",
         set_values_to=pcode("PD", f"Disease Progression by {who}", AVAL=yn, ANL01FL="Y")))
     parts.append(derive_extreme_event(
-        None, by_vars=KEYS, events=[ev["rsp_y"], ev["no_data_n"]], source_datasets=srcs,
+        None, by_vars=S, events=[ev["rsp_y"], ev["no_data_n"]], source_datasets=srcs,
         order=["event_nr", "ADT"], mode="first",
         set_values_to=pcode("RSP", f"Response by {who} (confirmation not required)", AVAL=yn,
                             ANL01FL="Y")))
     parts.append(derive_extreme_event(
-        None, by_vars=KEYS, events=[ev["rsp_y"], ev["cb_y"], ev["no_data_n"]],
+        None, by_vars=S, events=[ev["rsp_y"], ev["cb_y"], ev["no_data_n"]],
         source_datasets=srcs, order=["-AVALC", "ADT", "event_nr"], mode="first",
         set_values_to=pcode("CB", f"Clinical Benefit by {who} (confirmation for response not "
                             "required)", AVAL=yn, ANL01FL="Y")))
     bor = derive_extreme_event(
-        None, by_vars=KEYS, events=[ev[k] for k in ("bor_cr", "bor_pr", "bor_sd", "bor_non_crpd",
-                                                    "bor_pd", "bor_ne", "no_data_missing")],
+        None, by_vars=S, events=[ev[k] for k in ("bor_cr", "bor_pr", "bor_sd", "bor_non_crpd",
+                                                 "bor_pd", "bor_ne", "no_data_missing")],
         source_datasets=srcs, order=["event_nr", "ADT"], mode="first",
         set_values_to=pcode("BOR", f"Best Overall Response by {who} (confirmation not "
                             "required)", AVAL=resp, ANL01FL="Y"))
     parts.append(bor)
     parts.append(derive_extreme_records(
-        dataset_ref=adsl_src, dataset_add=bor, by_vars=KEYS,
+        dataset_ref=adsl_src, dataset_add=bor, by_vars=S, ref_vars=ref_vars,
         filter_add=lambda d: d["AVALC"].isin(["CR", "PR"]), exist_flag="AVALC",
         false_value="N",
         set_values_to=pcode("BCP", f"Best Overall Response of CR/PR by {who} (confirmation "
                             "not required)", AVAL=yn, ANL01FL="Y")))
     parts.append(derive_extreme_event(
-        None, by_vars=KEYS, events=[ev["crsp_y_cr"], ev["crsp_y_pr"], ev["no_data_n"]],
+        None, by_vars=S, events=[ev["crsp_y_cr"], ev["crsp_y_pr"], ev["no_data_n"]],
         source_datasets=srcs, order=["-AVALC", "ADT", "event_nr"], mode="first",
         set_values_to=pcode("CRSP", f"Confirmed Response by {who}", AVAL=yn, ANL01FL="Y")))
     parts.append(derive_extreme_event(
-        None, by_vars=KEYS, events=[ev["crsp_y_cr"], ev["crsp_y_pr"], ev["cb_y"],
-                                    ev["no_data_n"]],
+        None, by_vars=S, events=[ev["crsp_y_cr"], ev["crsp_y_pr"], ev["cb_y"],
+                                 ev["no_data_n"]],
         source_datasets=srcs, order=["-AVALC", "ADT", "event_nr"], mode="first",
         set_values_to=pcode("CCB", f"Confirmed Clinical Benefit by {who}", AVAL=yn,
                             ANL01FL="Y")))
     cbor = derive_extreme_event(
-        None, by_vars=KEYS, events=[ev[k] for k in ("cbor_cr", "cbor_pr", "bor_sd",
-                                                    "bor_non_crpd", "bor_pd", "bor_ne",
-                                                    "no_data_missing")],
+        None, by_vars=S, events=[ev[k] for k in ("cbor_cr", "cbor_pr", "bor_sd",
+                                                 "bor_non_crpd", "bor_pd", "bor_ne",
+                                                 "no_data_missing")],
         source_datasets=srcs, order=["event_nr", "ADT"], mode="first",
         set_values_to=pcode("CBOR", f"Best Confirmed Overall Response by {who}", AVAL=resp,
                             ANL01FL="Y"))
     parts.append(cbor)
     parts.append(derive_extreme_records(
-        dataset_ref=adsl_src, dataset_add=cbor, by_vars=KEYS,
+        dataset_ref=adsl_src, dataset_add=cbor, by_vars=S, ref_vars=ref_vars,
         filter_add=lambda d: d["AVALC"].isin(["CR", "PR"]), exist_flag="AVALC",
         false_value="N",
         set_values_to=pcode("CBCP", f"Best Confirmed Overall Response of CR/PR by {who}",
                             AVAL=yn, ANL01FL="Y")))
     # death
     if "DTHDT" in adsl.columns:
-        dth = adsl[KEYS + ["DTHDT", ref]] if ref != "DTHDT" else adsl[KEYS + ["DTHDT"]]
+        dth = adsl_k.assign(DTHDT=adsl["DTHDT"].to_numpy())
         parts.append(derive_extreme_records(
-            dataset_ref=dth, dataset_add=dth, by_vars=KEYS,
+            dataset_ref=dth, dataset_add=dth, by_vars=S, ref_vars=ref_vars,
             filter_add=lambda d: d["DTHDT"].notna(), exist_flag="AVALC", false_value="N",
             set_values_to={"PARAMCD": "DEATH", "PARAM": "Death", "PARCAT1": "Reference Event",
                            "AVAL": yn, "ANL01FL": "Y", "ADT": lambda d: d["DTHDT"]}
         ).drop(columns=["DTHDT"]))
     # last disease assessment (any analysed assessment, also after PD)
     parts.append(derive_extreme_records(
-        dataset_ref=adsl_src, dataset_add=ovr, by_vars=KEYS, filter_add=anl,
+        dataset_ref=adsl_src, dataset_add=ovr_n, by_vars=S, ref_vars=ref_vars, filter_add=anl,
         order=["ADT", *seq], mode="last",
         set_values_to=pcode("LSTA", f"Last Disease Assessment by {who}", ANL01FL="Y")))
     # measurable disease at baseline
@@ -227,22 +240,27 @@ def build_adrs(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
         if "TUEVAL" in tu.columns:
             cond &= tu["TUEVAL"].eq(o.evaluator).to_numpy() | (
                 tu["TUEVAL"].isna().to_numpy() & (o.evaluator == "INVESTIGATOR"))
+        tpos = lookup_positions(tu, adsl_k, KEYS)
+        tu_k = pd.DataFrame({"_S": tpos})
         parts.append(derive_param_exist_flag(
-            dataset_ref=adsl_src, dataset_add=tu, by_vars=KEYS, condition=cond,
-            false_value="N", missing_value="N",
+            dataset_ref=adsl_src, dataset_add=tu_k, by_vars=S, ref_vars=ref_vars,
+            condition=cond & (tpos >= 0), false_value="N", missing_value="N",
             set_values_to={"PARAMCD": "MDIS", "PARAM": f"Measurable Disease at Baseline by {who}",
                            "PARCAT2": who, "PARCAT3": "RECIST 1.1", "AVAL": yn,
                            "ANL01FL": "Y"}))
     adrs = concat_rows(parts)
-    adrs = derive_var_obs_number(adrs, by_vars=KEYS,
+    adrs = derive_var_obs_number(adrs, by_vars=S,
                                  order=["PARAMCD", "ADT"] + [c for c in ("VISITNUM", "RSSEQ")
                                                              if c in adrs.columns])
+    adrs["AVAL"] = adrs["AVAL"].astype("float64")
+    # sort (subject, parameter, sequence), then add ADSL variables
+    adrs = adrs.iloc[np.lexsort([adrs["ASEQ"].to_numpy(), adrs["_S"].to_numpy()])]
     adrs = adrs.drop(columns=[c for c in BDS_ADSL_VARS if c in adrs.columns and c != ref])
     keep = [c for c in BDS_ADSL_VARS if c in adsl.columns and c != ref]
-    adrs = derive_vars_merged(adrs, dataset_add=adsl, by_vars=KEYS, new_vars=keep)
-    adrs["AVAL"] = adrs["AVAL"].astype("float64")
-    # sort: subject, parameter, date (deterministic output)
-    adrs = adrs.sort_values(KEYS + ["PARAMCD", "ASEQ"], kind="stable").reset_index(drop=True)
+    spos = adrs["_S"].to_numpy()
+    inside = spos < len(adsl)
+    add = {c: take(adsl[c], np.where(inside, spos, -1), adrs.index) for c in keep}
+    adrs = adrs.assign(**add).drop(columns=["_S"]).reset_index(drop=True)
     return _order_columns(adrs)
 
 

@@ -14,7 +14,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from adam._frame import SUBJECT_KEYS, day_numbers, flag, mask_of, str_col
+from adam._frame import (SUBJECT_KEYS, const_str, day_numbers, flag, isin_values, mask_of,
+                         na_str, str_col)
 from adam.dates import DateImputation, convert_dtc_to_dt, derive_vars_dt, derive_vars_dtm, \
     derive_vars_dtm_to_dt, dtc_is_invalid
 from adam.derive import (DateSource, derive_var_extreme_dt, derive_var_merged_exist_flag,
@@ -123,7 +124,7 @@ def build_adsl(sdtm: Mapping[str, pd.DataFrame], *, options: AdamOptions,
         adsl = derive_var_merged_exist_flag(adsl, dataset_add=ex, by_vars=KEYS,
                                             new_var="SAFFL", condition=_valid_dose(ex),
                                             false_value="N", missing_value="N")
-        orphans = ~ex["USUBJID"].isin(dm["USUBJID"])
+        orphans = ~isin_values(ex["USUBJID"], dm["USUBJID"])
         if orphans.any():
             findings.add("ADAM-EX-NODM", "error",
                          f"{int(orphans.sum())} EX record(s) for subjects not in DM "
@@ -132,7 +133,7 @@ def build_adsl(sdtm: Mapping[str, pd.DataFrame], *, options: AdamOptions,
     else:
         nat = pd.Series(np.full(len(adsl), np.datetime64("NaT", "s")))
         adsl = adsl.assign(TRTSDT=nat, TRTEDT=nat, TRTDURD=np.full(len(adsl), np.nan),
-                           SAFFL=str_col(["N"] * len(adsl)))
+                           SAFFL=const_str("N", len(adsl)))
         findings.add("ADAM-ADSL-NOEX", "warning", "no EX: treatment dates are missing and "
                      "SAFFL is N for everyone", dataset="ADSL", variable="TRTSDT")
 
@@ -317,7 +318,7 @@ def _death(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], imp: DateImputa
         adsl = derive_vars_dt(adsl, dtc="DTHDTC", new_vars_prefix="DTH", imputation=imp)
     else:
         adsl = adsl.assign(DTHDT=pd.Series(np.full(len(adsl), np.datetime64("NaT", "s"))),
-                           DTHDTF=str_col([None] * len(adsl)))
+                           DTHDTF=na_str(len(adsl)))
     # a death recorded only in DS
     if ds is not None and len(ds) and "DSDECOD" in ds.columns:
         dtc = "DSSTDTC" if "DSSTDTC" in ds.columns else "DSDTC"
@@ -485,7 +486,7 @@ def measurable_at_baseline(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame],
             (evaluator == "INVESTIGATOR")
     m &= tu["TUSTRESC"].eq("TARGET").to_numpy()
     hit = tu.loc[m, "USUBJID"].unique()
-    return adsl["USUBJID"].isin(hit).to_numpy()
+    return isin_values(adsl["USUBJID"], hit)
 
 
 def baseline_mask(df: pd.DataFrame, dom: str, adsl: pd.DataFrame, baseline_visits,

@@ -18,7 +18,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from adam._frame import SUBJECT_KEYS, day_numbers, flag, str_col
+from adam._frame import SUBJECT_KEYS, day_numbers, flag, na_str, str_col
 from adam.adrs import BDS_ADSL_VARS, evaluator_words, reference_var
 from adam.dates import convert_dtc_to_dt, derive_vars_dt
 from adam.derive import (derive_var_base, derive_var_chg, derive_var_extreme_flag,
@@ -90,10 +90,10 @@ def build_adtr(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
         meas = derive_vars_dt(meas, dtc=dtc, new_vars_prefix="A", imputation=o.date_imputation)
     else:
         meas["ADT"] = pd.Series(np.full(len(meas), np.datetime64("NaT", "s")))
-        meas["ADTF"] = str_col([None] * len(meas))
+        meas["ADTF"] = na_str(len(meas))
     meas = derive_vars_dy(meas, reference_date=ref, source_vars=["ADT"])
     visit = meas["VISIT"].astype("str") if "VISIT" in meas.columns else \
-        str_col([None] * len(meas))
+        na_str(len(meas))
     is_base = visit.str.upper().isin([v.upper() for v in o.baseline_visits]).to_numpy()
     meas["AVISIT"] = str_col(np.where(is_base, "BASELINE", visit.to_numpy(dtype=object)))
     vn = pd.to_numeric(meas["VISITNUM"], errors="coerce").to_numpy(dtype="float64") \
@@ -147,7 +147,7 @@ def build_adtr(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
                                             new_var="PDFL",
                                             condition=lambda d: d["RSSTRESC"].eq("PD"))
     else:
-        summ["PDFL"] = str_col([None] * len(summ))
+        summ["PDFL"] = na_str(len(summ))
     summ = derive_vars_merged(summ, dataset_add=adsl, by_vars=KEYS, new_vars={"_REF": ref})
     with np.errstate(invalid="ignore"):
         post = day_numbers(summ["ADT"]) > day_numbers(summ["_REF"])

@@ -14,7 +14,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from adam._frame import SUBJECT_KEYS, concat_rows, flag, str_col
+from adam._frame import SUBJECT_KEYS, concat_rows, flag, isin_values, str_col
 from adam.adrs import BDS_ADSL_VARS, reference_var
 from adam.adsl import baseline_mask
 from adam.derive import derive_var_obs_number, derive_vars_duration, derive_vars_merged
@@ -64,7 +64,7 @@ def baseline_assessed(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *,
         hit.append(d.loc[m, "USUBJID"].unique())
     if not hit:
         return None
-    return adsl["USUBJID"].isin(np.unique(np.concatenate(hit))).to_numpy()
+    return isin_values(adsl["USUBJID"], np.unique(np.concatenate(hit)))
 
 
 def build_adtte(adsl: pd.DataFrame, adrs: pd.DataFrame | None,
@@ -78,7 +78,7 @@ def build_adtte(adsl: pd.DataFrame, adrs: pd.DataFrame | None,
     ...     .astype("datetime64[s]")})
     >>> tte = build_adtte(adsl, None, {}, options=AdamOptions(), findings=Findings())
     >>> tte[["PARAMCD", "AVAL", "CNSR", "EVNTDESC"]].values.tolist()
-    [['OS', 59.0, 0.0, 'Death']]
+    [['OS', 60.0, 0.0, 'Death']]
     """
     o = options.adtte
     origin = reference_var(adsl, o.origin)

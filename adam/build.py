@@ -76,9 +76,10 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
             else:
                 t = s.astype("str")
                 out[c] = t.where(t.ne(""))
+        elif pd.api.types.is_string_dtype(s):
+            out[c] = s
         else:
-            t = s.astype("str")
-            out[c] = t.where(t.ne("")) if len(t) else t
+            out[c] = s.astype("str")
     res = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
     res.attrs = dict(df.attrs)
     return res

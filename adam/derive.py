@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from adam._frame import (SUBJECT_KEYS, Filter, as_dates, concat_rows, day_numbers, first_last,
-                         flag, from_day_numbers, group_codes, lookup_positions, mask_of, need,
-                         order_positions, set_values, str_col, take)
+from adam._frame import (SUBJECT_KEYS, Filter, as_dates, concat_rows, const_str, day_numbers,
+                         first_last, flag, from_day_numbers, group_codes, lookup_positions,
+                         map_values, mask_of, na_str, need, order_positions, set_values,
+                         str_col, take)
 from studybuild.errors import InputError
 
 ByVar = str | tuple[str, str]   # "USUBJID" or ("TRLNKID", "TULNKID"): left name, right name
@@ -255,11 +256,13 @@ def derive_extreme_records(dataset: pd.DataFrame | None = None, *, dataset_add: 
                            exist_flag: str | None = None, true_value: str = "Y",
                            false_value: str | None = "N",
                            keep_source_vars: Sequence[str] | None = None,
-                           set_values_to: Mapping[str, Any] | None = None) -> pd.DataFrame:
+                           set_values_to: Mapping[str, Any] | None = None,
+                           ref_vars: Sequence[str] | None = None) -> pd.DataFrame:
     """Append the first/last record of ``dataset_add`` per by group as new records (all
     filtered records when no ``mode``). With ``dataset_ref``, by groups of ``dataset_ref``
-    without a record get one too, with ``exist_flag`` set to ``false_value`` (and
-    ``true_value`` on the others).
+    without a record get one too (with the by variables, or ``ref_vars`` of
+    ``dataset_ref``), with ``exist_flag`` set to ``false_value`` (and ``true_value`` on the
+    others).
 
     >>> ovr = pd.DataFrame({"USUBJID": ["1", "1"], "ADT": [1, 2], "AVALC": ["SD", "PR"]})
     >>> adsl = pd.DataFrame({"USUBJID": ["1", "2"]})
@@ -278,14 +281,15 @@ def derive_extreme_records(dataset: pd.DataFrame | None = None, *, dataset_add: 
     sel = sel.reset_index(drop=True)
     parts = [sel]
     if exist_flag:
-        sel = sel.assign(**{exist_flag: str_col([true_value] * len(sel))})
+        sel = sel.assign(**{exist_flag: const_str(true_value, len(sel))})
         parts = [sel]
     if dataset_ref is not None:
-        ref = dataset_ref[by_vars].drop_duplicates()
+        keep_ref = by_vars + [c for c in (ref_vars or ()) if c not in by_vars]
+        ref = dataset_ref[keep_ref].drop_duplicates(subset=by_vars)
         pos = lookup_positions(ref, sel, by_vars)
         missing = ref[pos < 0].reset_index(drop=True)
         if exist_flag:
-            missing = missing.assign(**{exist_flag: str_col([false_value] * len(missing))})
+            missing = missing.assign(**{exist_flag: const_str(false_value, len(missing))})
         parts.append(missing)
     new = concat_rows(parts)
     new = set_values(new, set_values_to)
@@ -360,7 +364,8 @@ def derive_param_exist_flag(dataset: pd.DataFrame | None = None, *, dataset_ref:
                             dataset_add: pd.DataFrame, condition: Filter,
                             by_vars: Sequence[str] = SUBJECT_KEYS, true_value: str = "Y",
                             false_value: str | None = None, missing_value: str | None = None,
-                            set_values_to: Mapping[str, Any] | None = None) -> pd.DataFrame:
+                            set_values_to: Mapping[str, Any] | None = None,
+                            ref_vars: Sequence[str] | None = None) -> pd.DataFrame:
     """Append one record per by group of ``dataset_ref`` whose ``AVALC`` says whether
     ``dataset_add`` has a record fulfilling ``condition`` (``missing_value`` when it has no
     record at all). E.g. measurable disease at baseline.
@@ -373,7 +378,8 @@ def derive_param_exist_flag(dataset: pd.DataFrame | None = None, *, dataset_ref:
     ['Y', 'N', 'N']
     """
     by_vars = list(by_vars)
-    ref = dataset_ref[by_vars].drop_duplicates().reset_index(drop=True)
+    keep_ref = by_vars + [c for c in (ref_vars or ()) if c not in by_vars]
+    ref = dataset_ref[keep_ref].drop_duplicates(subset=by_vars).reset_index(drop=True)
     ref = derive_var_merged_exist_flag(ref, dataset_add=dataset_add, by_vars=by_vars,
                                        new_var="AVALC", condition=condition,
                                        true_value=true_value, false_value=false_value,
@@ -507,7 +513,7 @@ def derive_var_extreme_dt(dataset: pd.DataFrame, *, new_var: str, sources: Seque
     if not cands:
         out = dataset.assign(**{new_var: pd.Series(np.full(len(dataset), np.datetime64("NaT", "s")),
                                                    index=dataset.index)})
-        return out.assign(**{t: str_col([None] * len(dataset), dataset.index) for t in trace})
+        return out.assign(**{t: na_str(len(dataset), dataset.index) for t in trace})
     allc = concat_rows(cands)
     sel = allc.iloc[first_last(allc, keys, ["_d", "_seq", "_nr"], mode)]
     res = derive_vars_merged(dataset, dataset_add=sel, by_vars=keys,
@@ -708,7 +714,7 @@ def aval_resp(avalc: pd.Series) -> np.ndarray:
     >>> aval_resp(pd.Series(["PR", "NE", None])).tolist()
     [2.0, 6.0, nan]
     """
-    return avalc.map(_RESP).to_numpy(dtype="float64", na_value=np.nan)
+    return map_values(avalc, _RESP)
 
 
 def yn_to_numeric(avalc: pd.Series) -> np.ndarray:
@@ -717,7 +723,7 @@ def yn_to_numeric(avalc: pd.Series) -> np.ndarray:
     >>> yn_to_numeric(pd.Series(["Y", "N", None])).tolist()
     [1.0, 0.0, nan]
     """
-    return avalc.map({"Y": 1.0, "N": 0.0}).to_numpy(dtype="float64", na_value=np.nan)
+    return map_values(avalc, {"Y": 1.0, "N": 0.0})
 
 
 __all__ = [

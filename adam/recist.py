@@ -24,7 +24,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from adam._frame import SUBJECT_KEYS, day_numbers, str_col
+from adam._frame import SUBJECT_KEYS, day_numbers, isin_values, str_col
 from adam.adrs import reference_var
 from adam.adsl import baseline_mask
 from adam.adtr import target_measurements
@@ -207,12 +207,12 @@ def recist_check(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *,
     res = allv.merge(ovr, on=KEYS + ["VISIT"], how="left")
     # subjects with measurements only: the check covers subjects the recomputation knows
     known = pd.concat(visits)["USUBJID"].unique()
-    res = res[res["USUBJID"].isin(known).to_numpy()]
+    res = res[isin_values(res["USUBJID"], known)]
     if tgt is not None:
         res = res.merge(tgt[KEYS + ["VISIT", "SOD", "BASESOD", "NADIR", "NMEAS", "NBASE",
                                     "TARGET", "ADT"]].rename(columns={"ADT": "_TDT"}),
                         on=KEYS + ["VISIT"], how="left")
-        has_tdis = res["USUBJID"].isin(tgt["USUBJID"]).to_numpy()
+        has_tdis = isin_values(res["USUBJID"], tgt["USUBJID"])
     else:
         has_tdis = np.zeros(len(res), bool)
         for c in ("SOD", "BASESOD", "NADIR", "NMEAS", "NBASE"):
@@ -221,7 +221,7 @@ def recist_check(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *,
         res["_TDT"] = pd.Series(np.full(len(res), np.datetime64("NaT", "s")), index=res.index)
     if ntg is not None:
         res = res.merge(ntg[KEYS + ["VISIT", "NONTARGET"]], on=KEYS + ["VISIT"], how="left")
-        has_nt = res["USUBJID"].isin(ntg["USUBJID"]).to_numpy()
+        has_nt = isin_values(res["USUBJID"], ntg["USUBJID"])
     else:
         res["NONTARGET"] = None
         has_nt = np.zeros(len(res), bool)

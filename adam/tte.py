@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adam._frame import (SUBJECT_KEYS, Filter, as_dates, concat_rows, day_numbers, first_last,
                          from_day_numbers, lookup_positions, mask_of, need, set_values, str_col,
-                         take)
+                         na_str, take)
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def derive_param_tte(dataset: pd.DataFrame | None = None, *, dataset_adsl: pd.Da
     res = concat_rows([ev, ce]).drop(columns=["_nr"], errors="ignore")
     for v in TTE_VARS:
         if v not in res.columns:
-            res[v] = str_col([None] * len(res)) if v != "SRCSEQ" else np.full(len(res), np.nan)
+            res[v] = na_str(len(res)) if v != "SRCSEQ" else np.full(len(res), np.nan)
     adsl = dataset_adsl[keys + [start_date]].drop_duplicates(subset=keys)
     pos = lookup_positions(res, adsl, keys)
     res = res[pos >= 0].reset_index(drop=True)
