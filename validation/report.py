@@ -1,0 +1,286 @@
+"""Validation reports: console summary, report.json, report.html, junit.xml, suites/*.json.
+
+Every file is written atomically and is byte-identical when the same inputs are validated
+again: no timestamps, findings in a fixed order (severity, dataset, rule, record, variable).
+
+- ``report.json``: every finding with rule id, the CORE / FDA / P21 ids it covers, dataset,
+  variable, 1-based record number in file order, record keys, value, message, source file and
+  (if accepted by the baseline) the reason; per-dataset and per-rule summaries; the gate.
+- ``report.html``: one self-contained page (no network) for a reviewer: counts, per-dataset
+  summary, rules, and the findings table with filters (text, severity, dataset, rule,
+  accepted).
+- ``junit.xml``: one ``testcase`` per rule run, failing when the rule has error-level
+  findings, so CI systems show each rule as a test.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from studybuild.atomic import write_text
+
+if TYPE_CHECKING:
+    from validation.run import ValidationReport
+
+MAX_JUNIT_LINES = 50
+
+
+def report_json(report: "ValidationReport") -> str:
+    return json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n"
+
+
+def write_reports(report: "ValidationReport", out_dir: Path) -> list[Path]:
+    """Write report.json, report.html, junit.xml and suites/<dataset>.json into ``out_dir``;
+    return the paths written."""
+    from validation.suites import suite_filename
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = report.to_dict()
+    paths = [write_text(out_dir / "report.json",
+                        json.dumps(data, indent=1, ensure_ascii=False) + "\n"),
+             write_text(out_dir / "report.html", render_html(data)),
+             write_text(out_dir / "junit.xml", render_junit(data))]
+    for name, suite in sorted(report.suites.items()):
+        paths.append(write_text(out_dir / "suites" / suite_filename(name),
+                                json.dumps(suite, indent=1, ensure_ascii=False) + "\n"))
+    return paths
+
+
+# --------------------------------------------------------------------------------------------
+# console
+# --------------------------------------------------------------------------------------------
+
+def console_summary(report: "ValidationReport", *, console=None, top: int = 10) -> None:
+    """Counts by severity, a per-dataset table and the most frequent findings (rich)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    c = report.counts()
+    acc = sum(1 for f in report.findings if f.accepted is not None)
+    style = "bold red" if c["error"] else ("bold yellow" if c["warning"] else "bold green")
+    console.print(f"[{style}]{report.kind} {report.source or ''}: {c['error']} errors, "
+                  f"{c['warning']} warnings, {c['notice']} notices"
+                  f"{f', {acc} accepted' if acc else ''}[/] "
+                  f"({len(report.datasets)} datasets, {len(report.rules_run)} rules)")
+    t = Table(show_header=True, header_style="bold")
+    for col in ("dataset", "records", "variables", "errors", "warnings", "notices"):
+        t.add_column(col, justify="right" if col != "dataset" else "left")
+    for d in report.datasets.values():
+        t.add_row(d.name, str(d.records), str(d.variables), str(d.errors), str(d.warnings),
+                  str(d.notices))
+    console.print(t)
+    groups: dict[tuple, list] = {}
+    for f in report.findings.sorted():
+        if f.accepted is not None:
+            continue
+        groups.setdefault((f.severity.rank, f.rule_id, f.dataset, f.variable, f.message),
+                          []).append(f)
+    if not groups:
+        return
+    ranked = sorted(groups.items(), key=lambda kv: (kv[0][0], -len(kv[1]), kv[0][1:]))
+    t = Table(title=f"top findings ({min(top, len(ranked))} of {len(ranked)} groups)",
+              show_header=True, header_style="bold")
+    for col in ("severity", "rule", "dataset", "variable", "count", "message", "first record"):
+        t.add_column(col, overflow="fold")
+    for (rank, rid, ds, var, msg), fs in ranked[:top]:
+        f = fs[0]
+        where = f"row {f.row}" if f.row is not None else ""
+        if f.keys:
+            where += " " + " ".join(f"{k}={v}" for k, v in f.keys)
+        if f.value:
+            where += f" value={f.value[:60]}"
+        t.add_row(f.severity.value, rid, ds, var, str(len(fs)), msg, where.strip())
+    console.print(t)
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+# --------------------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
+table{border-collapse:collapse;font-size:13px;margin:.5em 0}
+th,td{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}
+th{background:#f0f0f0;position:sticky;top:0}
+td.n{text-align:right}
+.error{color:#b00020;font-weight:bold}.warning{color:#a05a00}.notice{color:#555}
+tr.accepted td{color:#888;text-decoration:line-through}
+.counts span{display:inline-block;margin-right:1.5em;font-size:1.1em}
+#filters{margin:.5em 0;padding:.5em;background:#fafafa;border:1px solid #ddd}
+#filters label{margin-right:1em}
+.mono{font-family:Menlo,Consolas,monospace;font-size:12px;white-space:pre-wrap;word-break:break-all}
+"""
+
+_JS = """
+function applyFilters(){
+  var q=document.getElementById('q').value.toLowerCase();
+  var sev=document.getElementById('sev').value, ds=document.getElementById('ds').value;
+  var rule=document.getElementById('rule').value, acc=document.getElementById('acc').checked;
+  var rows=document.querySelectorAll('#findings tbody tr'), shown=0;
+  for(var i=0;i<rows.length;i++){
+    var r=rows[i], ok=true;
+    if(sev&&r.dataset.sev!==sev)ok=false;
+    if(ds&&r.dataset.ds!==ds)ok=false;
+    if(rule&&r.dataset.rule!==rule)ok=false;
+    if(!acc&&r.dataset.acc==='1')ok=false;
+    if(ok&&q&&r.textContent.toLowerCase().indexOf(q)<0)ok=false;
+    r.style.display=ok?'':'none'; if(ok)shown++;
+  }
+  document.getElementById('shown').textContent=shown;
+}
+"""
+
+
+def _e(v) -> str:
+    return html.escape("" if v is None else str(v))
+
+
+def render_html(data: dict) -> str:
+    s = data["summary"]
+    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+             "<title>studybuild validation report</title>",
+             f"<style>{_CSS}</style></head><body>",
+             "<h1>studybuild conformance report</h1>",
+             f"<p>{_e(data['kind'])} datasets in <span class='mono'>{_e(data['source'])}</span>"
+             f" &middot; SDTMIG {_e(data['standards']['SDTMIG'])}, ADaMIG "
+             f"{_e(data['standards']['ADaMIG'])}, CT {_e(data['standards']['CT'])}"
+             f" &middot; metadata from {_e(data['metadata_source'])}"
+             f" &middot; studybuild {_e(data['studybuild_version'])}</p>",
+             "<p class='counts'>"
+             f"<span class='error'>{s['error']} errors</span>"
+             f"<span class='warning'>{s['warning']} warnings</span>"
+             f"<span class='notice'>{s['notice']} notices</span>"
+             f"<span>{s['accepted']} accepted</span>"
+             f"<span>{s['rules_run']} rules run</span></p>"]
+    gate = data.get("gate")
+    if gate:
+        parts.append(f"<p><b>Export gate ({_e(gate.get('stage'))}):</b> "
+                     f"{_e(gate.get('result'))}"
+                     + (" &mdash; <span class='error'>overridden with --allow-errors</span>"
+                        if gate.get("override") else "") + "</p>")
+    b = data.get("baseline")
+    if b:
+        parts.append(f"<p><b>Findings baseline</b> <span class='mono'>{_e(b['path'])}</span>: "
+                     f"{b['entries']} entries, {b['accepted_findings']} findings accepted, "
+                     f"{len(b['unused_entries'])} entries unused.</p>")
+    parts.append("<h2>Datasets</h2><table><thead><tr><th>dataset</th><th>label</th>"
+                 "<th>kind</th><th>records</th><th>variables</th><th>errors</th>"
+                 "<th>warnings</th><th>notices</th><th>accepted</th><th>source</th></tr>"
+                 "</thead><tbody>")
+    for d in data["datasets"]:
+        parts.append(f"<tr><td>{_e(d['name'])}</td><td>{_e(d['label'])}</td>"
+                     f"<td>{_e(d['kind'])}</td><td class='n'>{d['records']}</td>"
+                     f"<td class='n'>{d['variables']}</td>"
+                     f"<td class='n error'>{d['errors'] or ''}</td>"
+                     f"<td class='n warning'>{d['warnings'] or ''}</td>"
+                     f"<td class='n notice'>{d['notices'] or ''}</td>"
+                     f"<td class='n'>{d['accepted'] or ''}</td>"
+                     f"<td class='mono'>{_e(Path(d['source']).name if d['source'] else '')}"
+                     "</td></tr>")
+    parts.append("</tbody></table>")
+    failing = [r for r in data["rules"] if r["status"] != "passed"]
+    parts.append(f"<h2>Rules with findings ({len(failing)} of {len(data['rules'])} run)</h2>"
+                 "<table><thead><tr><th>rule</th><th>severity</th><th>message</th>"
+                 "<th>errors</th><th>warnings</th><th>notices</th><th>accepted</th>"
+                 "<th>CORE</th><th>FDA / P21</th></tr></thead><tbody>")
+    for r in failing:
+        c = r["findings"]
+        parts.append(f"<tr><td>{_e(r['id'])}</td><td class='{_e(r['severity'])}'>"
+                     f"{_e(r['severity'])}</td><td>{_e(r['message'])}</td>"
+                     f"<td class='n'>{c['error'] or ''}</td><td class='n'>{c['warning'] or ''}"
+                     f"</td><td class='n'>{c['notice'] or ''}</td>"
+                     f"<td class='n'>{c['accepted'] or ''}</td>"
+                     f"<td>{_e(', '.join(r['core_ids']))}</td>"
+                     f"<td>{_e(', '.join(dict.fromkeys(r['fda_ids'] + r['p21_ids'])))}</td>"
+                     "</tr>")
+    parts.append("</tbody></table>")
+    findings = data["findings"]
+    dsets = sorted({f["dataset"] for f in findings})
+    rules = sorted({f["rule_id"] for f in findings})
+    parts.append(f"<h2>Findings (<span id='shown'>{len(findings)}</span> shown of "
+                 f"{len(findings)})</h2><div id='filters'>"
+                 "<label>search <input id='q' oninput='applyFilters()' size='30'></label>"
+                 "<label>severity <select id='sev' onchange='applyFilters()'>"
+                 "<option value=''>all</option><option>error</option><option>warning</option>"
+                 "<option>notice</option></select></label>"
+                 "<label>dataset <select id='ds' onchange='applyFilters()'>"
+                 "<option value=''>all</option>"
+                 + "".join(f"<option>{_e(d)}</option>" for d in dsets) +
+                 "</select></label><label>rule <select id='rule' onchange='applyFilters()'>"
+                 "<option value=''>all</option>"
+                 + "".join(f"<option>{_e(r)}</option>" for r in rules) +
+                 "</select></label><label><input type='checkbox' id='acc' checked "
+                 "onchange='applyFilters()'> show accepted</label></div>")
+    parts.append("<table id='findings'><thead><tr><th>severity</th><th>rule</th>"
+                 "<th>dataset</th><th>variable</th><th>record</th><th>keys</th><th>value</th>"
+                 "<th>message</th><th>CORE / FDA / P21</th><th>accepted because</th></tr>"
+                 "</thead><tbody>")
+    for f in findings:
+        keys = " ".join(f"{k}={v}" for k, v in f["keys"].items())
+        ids = ", ".join(dict.fromkeys(f["core_ids"] + f["fda_ids"] + f["p21_ids"]))
+        acc = f.get("accepted")
+        parts.append(
+            f"<tr data-sev='{_e(f['severity'])}' data-ds='{_e(f['dataset'])}' "
+            f"data-rule='{_e(f['rule_id'])}' data-acc='{1 if acc else 0}'"
+            f"{' class=accepted' if acc else ''}>"
+            f"<td class='{_e(f['severity'])}'>{_e(f['severity'])}</td><td>{_e(f['rule_id'])}</td>"
+            f"<td>{_e(f['dataset'])}</td><td>{_e(f['variable'])}</td>"
+            f"<td class='n'>{'' if f['row'] is None else f['row']}</td>"
+            f"<td class='mono'>{_e(keys)}</td><td class='mono'>{_e(f['value'])}</td>"
+            f"<td>{_e(f['message'])}</td><td>{_e(ids)}</td><td>{_e(acc)}</td></tr>")
+    parts.append("</tbody></table>")
+    parts.append(f"<script>{_JS}</script></body></html>\n")
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# JUnit
+# --------------------------------------------------------------------------------------------
+
+def render_junit(data: dict) -> str:
+    from lxml import etree
+
+    by_rule: dict[str, list[dict]] = {}
+    for f in data["findings"]:
+        by_rule.setdefault(f["rule_id"], []).append(f)
+    rules = data["rules"]
+    failures = sum(1 for r in rules if r["findings"]["error"])
+    root = etree.Element("testsuites", name="studybuild validate", tests=str(len(rules)),
+                         failures=str(failures), errors="0")
+    suite = etree.SubElement(root, "testsuite", name=f"studybuild.{data['kind']}",
+                             tests=str(len(rules)), failures=str(failures), errors="0",
+                             skipped="0")
+    props = etree.SubElement(suite, "properties")
+    for k, v in (("source", data["source"]), ("SDTMIG", data["standards"]["SDTMIG"]),
+                 ("ADaMIG", data["standards"]["ADaMIG"]), ("CT", data["standards"]["CT"])):
+        etree.SubElement(props, "property", name=k, value=str(v))
+    for r in rules:
+        c = r["findings"]
+        tc = etree.SubElement(suite, "testcase", classname=f"studybuild.{r['kind'] or 'rule'}",
+                              name=f"{r['id']}: {r['message']}")
+        fs = [f for f in by_rule.get(r["id"], []) if not f.get("accepted")]
+        lines = []
+        for f in fs[:MAX_JUNIT_LINES]:
+            where = ".".join(p for p in (f["dataset"], f["variable"]) if p)
+            if f["row"] is not None:
+                where += f" row {f['row']}"
+            keys = " ".join(f"{k}={v}" for k, v in f["keys"].items())
+            lines.append(f"[{f['severity']}] {where} {keys} {f['message']}"
+                         + (f" (value: {f['value']})" if f["value"] else ""))
+        if len(fs) > MAX_JUNIT_LINES:
+            lines.append(f"... and {len(fs) - MAX_JUNIT_LINES} more (see report.json)")
+        if c["error"]:
+            fail = etree.SubElement(tc, "failure", type="error",
+                                    message=f"{c['error']} error(s), {c['warning']} warning(s)")
+            fail.text = "\n".join(lines)
+        elif lines:
+            out = etree.SubElement(tc, "system-out")
+            out.text = "\n".join(lines)
+    return etree.tostring(root, pretty_print=True, xml_declaration=True,
+                          encoding="UTF-8").decode("utf-8")

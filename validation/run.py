@@ -1,0 +1,381 @@
+"""Run every conformance check on a set of datasets: ``validate``, ``validate_folder`` and the
+``studybuild validate`` command.
+
+Order of work, all of it collected as findings and judged only at the end:
+
+1. dataset and variable names and labels (SB0014-SB0018);
+2. the generated expectation suites, run by great-expectations (SB0001-SB0013);
+3. the cross-dataset rules: studybuild's own (SB01xx-SB03xx) and the published CDISC CORE
+   rules studybuild implements (SB-CORE-xxxxxx), run by :mod:`validation.engine`;
+4. the findings baseline, which marks accepted findings with their reason.
+
+>>> from validation.run import validate            # doctest: +SKIP
+>>> report = validate({"DM": dm, "AE": ae})         # doctest: +SKIP
+>>> report.counts()                                 # doctest: +SKIP
+{'error': 0, 'warning': 3, 'notice': 0}
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from studybuild import standards
+from studybuild.datasets import detect_kind
+from studybuild.errors import EXIT_FINDINGS, EXIT_OK, InputError, UsageError
+from studybuild.findings import Finding, Findings, Severity
+from studybuild.metadata import StudyMetadata
+
+if TYPE_CHECKING:
+    from studybuild.study import Study
+    from validation.baseline import BaselineResult
+
+NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,7}$")
+DSNAME_RE = re.compile(r"^[A-Z][A-Z0-9]{0,7}$")
+
+
+@dataclass
+class DatasetSummary:
+    name: str
+    label: str
+    kind: str                       # SDTM / ADaM
+    records: int
+    variables: int
+    errors: int = 0
+    warnings: int = 0
+    notices: int = 0
+    accepted: int = 0
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ValidationReport:
+    """What ``validate`` found. ``findings`` holds every finding (accepted ones marked);
+    ``counts()`` and ``has_errors`` ignore accepted findings."""
+
+    findings: Findings
+    datasets: dict[str, DatasetSummary]
+    kind: str                                   # SDTM / ADaM / mixed / empty
+    rules_run: tuple[str, ...]
+    source: str = ""
+    baseline: "BaselineResult | None" = None
+    gate: dict[str, Any] | None = None          # set by validation.gate.enforce_gate
+    suites: dict[str, dict] = field(default_factory=dict)
+    metadata_source: str = "implementation guides"
+
+    def counts(self) -> dict[str, int]:
+        return self.findings.counts()
+
+    @property
+    def has_errors(self) -> bool:
+        return self.findings.has_errors
+
+    @property
+    def gate_override(self) -> bool:
+        return bool(self.gate and self.gate.get("override"))
+
+    def rule_counts(self) -> dict[str, dict[str, int]]:
+        """Per rule: findings by severity (accepted counted apart)."""
+        out: dict[str, dict[str, int]] = {r: {"error": 0, "warning": 0, "notice": 0,
+                                              "accepted": 0} for r in self.rules_run}
+        for f in self.findings:
+            c = out.setdefault(f.rule_id, {"error": 0, "warning": 0, "notice": 0,
+                                           "accepted": 0})
+            if f.accepted is not None:
+                c["accepted"] += 1
+            else:
+                c[f.severity.value] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        from studybuild import __version__
+        from validation.rules import registry
+
+        reg = registry()
+        rc = self.rule_counts()
+        rules = []
+        for rid in sorted(rc):
+            info = reg.get(rid)
+            c = rc[rid]
+            status = "failed" if c["error"] else ("warned" if c["warning"] else
+                                                  ("noted" if c["notice"] else "passed"))
+            rules.append({"id": rid, "severity": info.severity if info else "",
+                          "message": info.message if info else "", "kind":
+                          info.kind if info else "",
+                          "core_ids": list(info.core_ids) if info else [],
+                          "fda_ids": list(info.fda_ids) if info else [],
+                          "p21_ids": list(info.p21_ids) if info else [],
+                          "status": status, "findings": c})
+        return {
+            "studybuild_version": __version__,
+            "standards": {"SDTMIG": standards.SDTMIG_VERSION, "ADaMIG": standards.ADAMIG_VERSION,
+                          "CT": standards.SDTM_CT_VERSION},
+            "source": self.source,
+            "kind": self.kind,
+            "metadata_source": self.metadata_source,
+            "summary": {**self.counts(),
+                        "accepted": sum(1 for f in self.findings if f.accepted is not None),
+                        "datasets": len(self.datasets), "rules_run": len(self.rules_run)},
+            "gate": self.gate,
+            "baseline": None if self.baseline is None else {
+                "path": self.baseline.path, "entries": self.baseline.entries,
+                "accepted_findings": self.baseline.accepted,
+                "unused_entries": list(self.baseline.unused)},
+            "datasets": [d.to_dict() for _, d in sorted(self.datasets.items())],
+            "rules": rules,
+            "findings": self.findings.to_records(),
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# validate
+# --------------------------------------------------------------------------------------------
+
+def _labels(name: str, frame: pd.DataFrame, metas: Mapping[str, Any]) -> tuple[dict, str | None]:
+    labels = dict(frame.attrs.get("labels") or {})
+    label = frame.attrs.get("label")
+    dm = metas.get(name)
+    if dm is not None:
+        for v in dm.variables:
+            labels.setdefault(v.name, v.label)
+        label = label or dm.label
+    return labels, label
+
+
+def _keys_fn(name: str, frame: pd.DataFrame, meta_keys: Iterable[str]):
+    cols = list(frame.columns)
+    seq = "ASEQ" if name.startswith("AD") else f"{name[:2]}SEQ"
+    keys = [c for c in ("USUBJID", seq) if c in cols]
+    if not keys or (len(keys) == 1 and "USUBJID" not in cols):
+        keys = [k for k in meta_keys if k in cols and k != "STUDYID"]
+    from validation.iso8601 import as_text
+
+    texts = {k: as_text(frame[k].reset_index(drop=True)) for k in keys}
+
+    def keys_of(idx: np.ndarray) -> list[tuple[tuple[str, str], ...]]:
+        vals = {k: t.iloc[idx].tolist() for k, t in texts.items()}
+        return [tuple((k, "" if pd.isna(vals[k][i]) else str(vals[k][i])) for k in keys)
+                for i in range(len(idx))]
+    return keys_of
+
+
+def validate(frames: Mapping[str, pd.DataFrame], *, metadata: StudyMetadata | None = None,
+             study: "Study | None" = None, baseline: Path | None = None,
+             sources: Mapping[str, Path] | None = None, rules: Iterable[str] | None = None,
+             run_suites: bool = True, _extra: Iterable[Finding] = (),
+             _sizes: Mapping[str, int] | None = None) -> ValidationReport:
+    """Check datasets (name -> frame, DEVELOPERS.md conventions) and return a report.
+
+    ``metadata`` is the SDTM spec's or the ADaM builder's :class:`StudyMetadata`; datasets it
+    does not describe get the IG's metadata (``from_standard``). ``study`` enables the rules
+    against ``study.yaml`` (SB03xx). ``baseline`` is a findings-baseline file. ``sources``
+    maps dataset names to the files they came from (recorded in findings). ``rules`` limits
+    the run to those rule ids (all by default)."""
+    from validation import suites as suitemod
+    from validation.engine import NotApplicable, StudyData
+    from validation.rules import compiled, registry
+
+    frames = {str(k).upper(): v for k, v in frames.items()}
+    sources = {str(k).upper(): Path(v) for k, v in (sources or {}).items()}
+    reg = registry()
+    wanted = set(reg) if rules is None else {r for r in rules}
+    unknown = wanted - set(reg)
+    if unknown:
+        raise UsageError(f"unknown rule ids: {', '.join(sorted(unknown))}")
+    findings = Findings()
+    findings.extend(_extra)
+    kind = detect_kind(frames)
+    metas = dict(metadata.datasets) if metadata is not None else {}
+    metas = {k.upper(): v for k, v in metas.items()}
+
+    def add(rid: str, message: str, *, severity: str | None = None, **kw: Any) -> None:
+        info = reg[rid]
+        ds = kw.get("dataset", "")
+        src = str(sources[ds]) if ds in sources else ""
+        findings.add(rid, severity or info.severity, message, core_ids=info.core_ids,
+                     fda_ids=info.fda_ids, p21_ids=info.p21_ids, source=src, **kw)
+
+    # 1. names and labels ----------------------------------------------------------------
+    all_labels: dict[str, dict[str, str]] = {}
+    ds_labels: dict[str, str] = {}
+    for name, frame in frames.items():
+        labels, label = _labels(name, frame, metas)
+        all_labels[name] = labels
+        ds_labels[name] = label or ""
+        if "SB0016" in wanted and not DSNAME_RE.match(name):
+            add("SB0016", f"dataset name {name!r} is not 1-8 characters A-Z/0-9",
+                dataset=name, value=name)
+        if "SB0017" in wanted and label and (len(label) > 40 or not label.isascii()):
+            add("SB0017", f"dataset label is {len(label)} characters"
+                + ("" if label.isascii() else " with non-ASCII text"), dataset=name,
+                value=label)
+        if "SB0018" in wanted and name not in standards.sdtmig() and not name.startswith("AD"):
+            add("SB0018", f"{name} is not an SDTMIG {standards.SDTMIG_VERSION} domain; only "
+                "generic rules apply", dataset=name)
+        for c in frame.columns:
+            c = str(c)
+            if "SB0014" in wanted and not NAME_RE.match(c):
+                add("SB0014", f"variable name {c!r} is not 1-8 characters A-Z, 0-9, _ "
+                    "starting with a letter", dataset=name, variable=c, value=c)
+            lab = labels.get(c)
+            if "SB0015" in wanted and lab and (len(lab) > 40 or not lab.isascii()):
+                add("SB0015", f"label of {c} is {len(lab)} characters"
+                    + ("" if lab.isascii() else " with non-ASCII text"), dataset=name,
+                    variable=c, value=lab)
+
+    # 2. expectation suites ----------------------------------------------------------------
+    ctxs = suitemod.contexts(frames, [metadata] if metadata is not None else [])
+    suites = {n: suitemod.build_suite(c) for n, c in sorted(ctxs.items())}
+    suite_rules = {r.id for r in reg.values() if r.kind == "suite"} & wanted
+    if run_suites and suite_rules:
+        from validation.gx_run import run_suite
+
+        for name, suite in suites.items():
+            frame = frames[name]
+            sub = dict(suite, expectations=[e for e in suite["expectations"]
+                                            if e["meta"]["rule"] in suite_rules])
+
+            def emit(meta: Mapping, *, row, value, keys, note: str = "",
+                     severity: str | None = None, _name=name) -> None:
+                msg = meta["message"] + (f" ({note})" if note else "")
+                add(meta["rule"], msg, severity=severity or meta["severity"], dataset=_name,
+                    variable=meta.get("variable", ""), row=row, keys=keys, value=value)
+
+            try:
+                run_suite(sub, frame, emit, _keys_fn(name, frame, ctxs[name].meta.keys))
+            except Exception as e:  # noqa: BLE001 - foreign data must never crash a run
+                add("SB0900", f"expectation suite could not run: {type(e).__name__}: {e}",
+                    dataset=name)
+
+    # 3. cross-dataset rules ---------------------------------------------------------------
+    data = StudyData(frames, labels=all_labels, dataset_labels=ds_labels,
+                     sizes=dict(_sizes or {}),
+                     locations={k: v.name for k, v in sources.items()}, study=study)
+    run_ids = [r for r in sorted(suite_rules)] if run_suites else []
+    run_ids += sorted(r for r, i in reg.items() if i.kind == "metadata" and r in wanted)
+    for rid, rule in compiled().items():
+        if rid not in wanted:
+            continue
+        info = reg[rid]
+        if info.standard != "any" and not any(data.kind(n) == info.standard for n in frames):
+            continue
+        run_ids.append(rid)
+        try:
+            hits = rule.run(data)
+        except NotApplicable:
+            continue
+        except Exception as e:  # noqa: BLE001
+            add("SB0900", f"rule {rid} could not be evaluated: {type(e).__name__}: {e}")
+            continue
+        for h in hits:
+            add(rid, info.message, dataset=h.dataset, variable=h.variable,
+                row=None if h.row is None else h.row + 1, keys=h.keys, value=h.value)
+
+    # 4. baseline ----------------------------------------------------------------------------
+    base_result = None
+    if baseline is not None:
+        from validation import baseline as bl
+
+        base = bl.load(Path(baseline))
+        findings, base_result = bl.apply(findings, base, Path(baseline))
+        for i, e in bl.unused_entries(base, base_result):
+            findings.add("SB0902", "notice", f"baseline entry {i} (rule {e.rule}) matched no "
+                         "finding; remove it if the problem is fixed", dataset=e.dataset or "",
+                         variable=e.variable or "", source=str(baseline))
+        run_ids.append("SB0902")
+
+    # 5. summaries ----------------------------------------------------------------------------
+    summaries: dict[str, DatasetSummary] = {}
+    for name, frame in sorted(frames.items()):
+        summaries[name] = DatasetSummary(
+            name=name, label=ds_labels.get(name, ""), kind=data.kind(name),
+            records=int(len(frame)), variables=int(frame.shape[1]),
+            source=str(sources.get(name, "")))
+    for f in findings:
+        s = summaries.get(f.dataset)
+        if s is None:
+            continue
+        if f.accepted is not None:
+            s.accepted += 1
+        elif f.severity is Severity.ERROR:
+            s.errors += 1
+        elif f.severity is Severity.WARNING:
+            s.warnings += 1
+        else:
+            s.notices += 1
+    ran = set(run_ids) | {f.rule_id for f in findings}
+    return ValidationReport(findings=findings, datasets=summaries, kind=kind,
+                            rules_run=tuple(sorted(ran)),
+                            source=str(next(iter(sources.values())).parent) if sources else "",
+                            baseline=base_result, suites=suites,
+                            metadata_source="study metadata" if metadata is not None
+                            else "implementation guides")
+
+
+# --------------------------------------------------------------------------------------------
+# folders and the command line
+# --------------------------------------------------------------------------------------------
+
+def _read_define(define_xml: Path) -> StudyMetadata:
+    try:
+        from studybuild.define import read_define  # noqa: PLC0415 (another issue's module)
+    except ImportError:
+        raise UsageError("--define is not implemented yet: studybuild.define.read_define "
+                         "(the define.xml reader) has not landed") from None
+    return read_define(Path(define_xml))
+
+
+def validate_folder(path: Path, *, define_xml: Path | None = None,
+                    baseline: Path | None = None, study: "Study | None" = None
+                    ) -> ValidationReport:
+    """Validate every dataset file in a folder (XPT v5/v8, CSV, parquet, Dataset-JSON); the
+    kind (SDTM, ADaM, both) follows from the dataset names."""
+    from studybuild.datasets import read_folder
+
+    path = Path(path)
+    folder = read_folder(path)
+    if not folder.datasets:
+        raise InputError("no dataset files found (looked for .xpt, .csv, .parquet, .json, "
+                         ".ndjson)", path=path)
+    metadata = _read_define(define_xml) if define_xml is not None else None
+    frames, sources, sizes = {}, {}, {}
+    for name, ds in folder.datasets.items():
+        frame = ds.frame
+        if ds.labels:
+            frame.attrs["labels"] = dict(ds.labels)
+        if ds.label:
+            frame.attrs["label"] = ds.label
+        frames[name] = frame
+        sources[name] = ds.path
+        try:
+            sizes[name] = ds.path.stat().st_size
+        except OSError:
+            sizes[name] = 0
+    extra = Findings()
+    for p, why in folder.ignored:
+        extra.add("SB0901", "notice", f"{p.name} was not read: {why}", source=str(p))
+    report = validate(frames, metadata=metadata, baseline=baseline, sources=sources,
+                      study=study, _extra=extra, _sizes=sizes)
+    report.source = str(path)
+    return report
+
+
+def validate_cli(path: Path, *, report_dir: Path | None, baseline: Path | None,
+                 define_xml: Path | None) -> int:
+    """``studybuild validate PATH``: console summary, reports if asked, exit 1 on errors."""
+    from validation.report import console_summary, write_reports
+
+    report = validate_folder(path, define_xml=define_xml, baseline=baseline)
+    console_summary(report)
+    if report_dir is not None:
+        for p in write_reports(report, Path(report_dir)):
+            print(f"wrote {p}")
+    return EXIT_FINDINGS if report.has_errors else EXIT_OK
