@@ -28,6 +28,7 @@ the result is missing and the caller records a finding.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -54,19 +55,60 @@ TIME_RE = r"(?P<H>\d{1,2}|UN|UK|NK|--):(?P<M>\d{2}|UN|UK|NK|--)(?::(?P<S>\d{2}))
 _DAYS_IN_MONTH = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
-def _is_unknown(s: pd.Series) -> pd.Series:
-    return s.notna() & s.str.fullmatch(UNKNOWN)
+_UNKNOWN_RE = re.compile(rf"^{UNKNOWN}$")
+_COMPILED = {name: re.compile(rf"^(?:{rx})$") for name, rx in FORMATS.items()}
+_TIME_COMPILED = re.compile(rf"^{TIME_RE}$")
 
 
-def _month_number(m: pd.Series) -> pd.Series:
-    """Month as float (NaN when unknown/missing); -1 for a name that is not a month."""
-    num = pd.to_numeric(m.where(m.str.fullmatch(r"\d{1,2}").fillna(False)), errors="coerce")
-    named = m.map(MONTHS, na_action="ignore")
-    named = pd.to_numeric(named, errors="coerce")
-    letters = m.str.fullmatch(r"[A-Z]{3}").fillna(False) & ~_is_unknown(m).fillna(False)
-    out = num.fillna(named)
-    out = out.mask(letters & named.isna(), -1)
-    return out.astype("float64")
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+        return 29 if leap else 28
+    return int(_DAYS_IN_MONTH[month])
+
+
+@lru_cache(maxsize=200_000)
+def parse_one(text: str | None, formats: tuple[str, ...], time: str | None = None
+              ) -> tuple[str | None, bool]:
+    """(ISO 8601 text or None, invalid) for one collected date (and optional time).
+    Called once per distinct value by :func:`parse_dates`."""
+    if text is None:
+        return None, False
+    t = text.strip().upper()
+    if not t:
+        return None, False
+    for f in formats:
+        m = _COMPILED[f].match(t)
+        if m is None:
+            continue
+        g = m.groupdict()
+        year = int(g["y"])
+        mon_raw, day_raw = g.get("m"), g.get("d")
+        month = None
+        if mon_raw is not None and not _UNKNOWN_RE.match(mon_raw):
+            month = MONTHS.get(mon_raw) if mon_raw.isalpha() else int(mon_raw)
+            if month is None or not 1 <= month <= 12:
+                return None, True
+        day = None
+        if day_raw is not None and not _UNKNOWN_RE.match(day_raw) and month is not None:
+            day = int(day_raw)          # a day without a month is dropped
+            if not 1 <= day <= _days_in_month(year, month):
+                return None, True
+        iso = f"{year:04d}" + (f"-{month:02d}" if month else "") + (f"-{day:02d}" if day else "")
+        if time is not None and time.strip():
+            tm = _TIME_COMPILED.match(time.strip().upper())
+            if tm is None:
+                return None, True
+            hh, mm, ss = tm.group("H"), tm.group("M"), tm.group("S")
+            if not hh.isdigit():
+                return iso, False
+            if int(hh) > 23 or (mm.isdigit() and int(mm) > 59) or (ss and int(ss) > 59):
+                return None, True
+            if day is not None:
+                iso += f"T{int(hh):02d}" + (f":{int(mm):02d}" if mm.isdigit() else "") + \
+                    (f":{int(ss):02d}" if ss and mm.isdigit() else "")
+        return iso, False
+    return None, True
 
 
 def parse_dates(values: pd.Series, formats: tuple[str, ...] | list[str] = ("DD-MON-YYYY",
@@ -76,108 +118,39 @@ def parse_dates(values: pd.Series, formats: tuple[str, ...] | list[str] = ("DD-M
 
     ``invalid`` is a boolean mask of values that were given but could not be read (wrong
     pattern or impossible date); their ISO value is missing. Missing input stays missing
-    and is not invalid.
+    and is not invalid. Each distinct value is parsed once (dates repeat a lot).
 
     >>> iso, bad = parse_dates(pd.Series(["05-MAR-2021", "UN-MAR-2021", "30-FEB-2021", None]))
     >>> iso.tolist(), bad.tolist()
     (['2021-03-05', '2021-03', nan, nan], [False, False, True, False])
     """
+    formats = tuple(formats)
     for f in formats:
         if f not in FORMATS:
             raise ValueError(f"unknown date format {f!r}; known: {', '.join(FORMATS)}")
-    # parse each distinct (date, time) once: collected dates repeat a lot
     if times is None:
         codes, uniques = pd.factorize(values.astype("str"), use_na_sentinel=True)
-        u_iso, u_bad = _parse_unique(pd.Series(uniques, dtype="str"), tuple(formats), None)
+        parsed = [parse_one(u, formats) for u in uniques]
     else:
         pair = pd.MultiIndex.from_arrays([values.astype("str"), times.astype("str")])
         codes, uniques = pd.factorize(pair, use_na_sentinel=True)
-        u_iso, u_bad = _parse_unique(pd.Series(uniques.get_level_values(0), dtype="str"),
-                                     tuple(formats),
-                                     pd.Series(uniques.get_level_values(1), dtype="str"))
-    iso_arr = np.append(u_iso.to_numpy(dtype=object), np.nan)[codes]
-    bad_arr = np.append(u_bad.to_numpy(dtype=bool), False)[codes]
-    return (pd.Series(iso_arr, index=values.index, dtype="str"),
-            pd.Series(bad_arr, index=values.index, dtype=bool))
-
-
-def _parse_unique(values: pd.Series, formats: tuple[str, ...], times: pd.Series | None
-                  ) -> tuple[pd.Series, pd.Series]:
-    text = values.astype("str").str.strip().str.upper()
-    text = text.where(text.notna() & (text != ""))
-    given = text.notna()
-    y = pd.Series(np.nan, index=values.index, dtype="float64")
-    m = y.copy()
-    d = y.copy()
-    matched = pd.Series(False, index=values.index)
-    m_unknown = pd.Series(False, index=values.index)
-    for f in formats:
-        todo = given & ~matched
-        if not todo.any():
-            break
-        parts = text[todo].str.extract(rf"^(?:{FORMATS[f]})$")
-        ok = parts["y"].notna()
-        if not ok.any():
-            continue
-        parts = parts[ok]
-        idx = parts.index
-        mm = _month_number(parts["m"]) if "m" in parts else pd.Series(np.nan, index=idx)
-        dd_raw = parts["d"] if "d" in parts else pd.Series(pd.NA, index=idx, dtype="str")
-        dd = pd.to_numeric(dd_raw.where(dd_raw.str.fullmatch(r"\d{1,2}").fillna(False)),
-                           errors="coerce")
-        y[idx] = parts["y"].astype("float64")
-        m[idx] = mm
-        d[idx] = dd
-        m_unknown[idx] = parts["m"].isna() | _is_unknown(parts["m"]).fillna(False)
-        matched[idx] = True
-    # a day without a month is dropped (SDTM partial dates run from the left)
-    d = d.where(~m.isna())
-    bad_month = (m < 1) | (m > 12)
-    mi = m.fillna(0).clip(0, 12).astype(int).to_numpy()
-    dim = _DAYS_IN_MONTH[mi].astype("float64")
-    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
-    dim = np.where((mi == 2) & ~leap.to_numpy(), 28, dim)
-    bad_day = d.notna() & ((d < 1) | (d > dim))
-    invalid = given & (~matched | bad_month | bad_day)
-    ok = matched & ~invalid
-    iso = _num_text(y, 4, "") + _num_text(m, 2, "-") + _num_text(d, 2, "-")
-    iso = iso.where(ok)
-    if times is not None:
-        iso, bad_time = _add_times(iso, times)
-        invalid = invalid | (bad_time & ok)
-        iso = iso.where(~invalid)
-    return iso.astype("str"), invalid.astype(bool)
-
-
-def _num_text(v: pd.Series, width: int, prefix: str) -> pd.Series:
-    """'-03' style text for whole numbers; '' where missing (vectorised)."""
-    txt = v.astype("Int64").astype("str").str.zfill(width)
-    return (prefix + txt).where(v.notna(), "").astype("str")
-
-
-def _add_times(iso: pd.Series, times: pd.Series) -> tuple[pd.Series, pd.Series]:
-    t = times.astype("str").str.strip().str.upper()
-    t = t.where(t.notna() & (t != ""))
-    parts = t.str.extract(rf"^{TIME_RE}$")
-    h = pd.to_numeric(parts["H"], errors="coerce")
-    mi = pd.to_numeric(parts["M"], errors="coerce")
-    s = pd.to_numeric(parts["S"], errors="coerce")
-    bad = t.notna() & (parts["H"].isna() | (h > 23) | (mi > 59) | (s > 59))
-    complete_date = iso.str.len() == 10
-    add = _num_text(h, 2, "T") + _num_text(mi.where(h.notna()), 2, ":") + \
-        _num_text(s.where(h.notna() & mi.notna()), 2, ":")
-    use = complete_date.fillna(False) & ~bad & h.notna()
-    out = iso.where(~use, iso.fillna("") + add)
-    return out, bad.fillna(False)
+        parsed = [parse_one(None if pd.isna(a) else a, formats, None if pd.isna(b) else b)
+                  for a, b in uniques]
+    iso_u = np.array([p[0] for p in parsed] + [None], dtype=object)
+    bad_u = np.array([p[1] for p in parsed] + [False], dtype=bool)
+    return (pd.Series(iso_u[codes], index=values.index, dtype="str"),
+            pd.Series(bad_u[codes], index=values.index, dtype=bool))
 
 
 def to_datetime(iso: pd.Series) -> pd.Series:
     """datetime64[s] for complete ISO dates (date part of datetimes); NaT for partial/missing."""
-    s = iso.astype("str")
-    day = s.str.slice(0, 10)
-    full = s.str.fullmatch(r"\d{4}-\d{2}-\d{2}(T.*)?").fillna(False)
-    out = pd.to_datetime(day.where(full), format="%Y-%m-%d", errors="coerce")
-    return out.astype("datetime64[s]")
+    codes, uniques = pd.factorize(iso.astype("str"), use_na_sentinel=True)
+    u = pd.Series(uniques, dtype="str")
+    day = u.str.slice(0, 10)
+    full = u.str.fullmatch(r"\d{4}-\d{2}-\d{2}(T.*)?").fillna(False)
+    conv = pd.to_datetime(day.where(full), format="%Y-%m-%d", errors="coerce")
+    arr = np.append(conv.to_numpy(dtype="datetime64[s]"), np.datetime64("NaT", "s"))[codes]
+    return pd.Series(arr, index=iso.index, dtype="datetime64[s]")
 
 
 def is_complete(iso: pd.Series) -> pd.Series:

@@ -1,0 +1,168 @@
+"""Spec validation: every mistake is one line naming the file, the line and the fix."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sdtm.spec import load_spec
+from sdtm.spec_xlsx import load_spec_xlsx, write_spec_xlsx
+from studybuild.errors import SpecError
+
+THIRD = Path(__file__).parent / "specs" / "zetatinib-nsclc"
+
+
+@pytest.fixture
+def spec_dir(tmp_path: Path) -> Path:
+    dest = tmp_path / "zetatinib-nsclc"
+    shutil.copytree(THIRD, dest, ignore=shutil.ignore_patterns("raw"))
+    return dest
+
+
+def edit(folder: Path, name: str, old: str, new: str) -> tuple[Path, int]:
+    """Replace text in sdtm/<name>; return the file and the 1-based line of the change."""
+    path = folder / "sdtm" / name
+    text = path.read_text()
+    assert old in text, old
+    text = text.replace(old, new, 1)
+    path.write_text(text)
+    line = text[: text.index(new)].count("\n") + 1 if new else \
+        text[: text.index(old) if old in text else 0].count("\n") + 1
+    return path, line
+
+
+def error_of(folder: Path) -> str:
+    with pytest.raises(SpecError) as info:
+        load_spec(folder)
+    text = str(info.value)
+    assert "\n" not in text
+    return text
+
+
+def test_the_valid_specs_load():
+    for study in ("surufatinib-sts", "surufatinib-envafolimab-sts", THIRD):
+        spec = load_spec(study)
+        assert {"DM", "EX", "AE", "TU", "TR", "RS", "SE", "SV"} <= set(spec.domains)
+    # a domain is built after the domains it reads: DM after EX, SE after DM, SV last here
+    order = load_spec(THIRD).order
+    assert order.index("EX") < order.index("DM") < order.index("SE")
+    assert order.index("TR") < order.index("SV")
+
+
+def test_unknown_algorithm(spec_dir):
+    path, line = edit(spec_dir, "ae.yaml", "{name: AETERM, source: adverse.TERM, algorithm: assign}",
+                      "{name: AETERM, source: adverse.TERM, algorithm: asign}")
+    assert error_of(spec_dir).startswith(
+        f"{path}:{line}: variables[1].algorithm: unknown algorithm 'asign' (did you mean "
+        "'assign'? known: ")
+    assert error_of(spec_dir).endswith("(see docs/algorithms.md)")
+
+
+def test_unknown_form(spec_dir):
+    path, line = edit(spec_dir, "ae.yaml", "source: adverse.TERM,", "source: adverse_log.TERM,")
+    assert error_of(spec_dir).startswith(
+        f"{path}:{line}: variables[1].source: unknown form 'adverse_log' in source "
+        "'adverse_log.TERM' (did you mean 'adverse'? known: ")
+    assert error_of(spec_dir).endswith("(declare it in forms.yaml)")
+
+
+def test_unknown_field(spec_dir):
+    path, line = edit(spec_dir, "ae.yaml", "source: adverse.TERM,", "source: adverse.TERMS,")
+    assert error_of(spec_dir).startswith(
+        f"{path}:{line}: variables[1].source: form 'adverse' has no field 'TERMS' (did you "
+        "mean 'TERM'? known: ")
+
+
+def test_variable_not_in_the_sdtmig_domain(spec_dir):
+    path, line = edit(spec_dir, "ae.yaml", "{name: AEREL,", "{name: AERELN,")
+    msg = error_of(spec_dir)
+    assert msg.startswith(f"{path}:{line}: variables[6].name: AERELN is not a variable of "
+                          "SDTMIG 3.4 AE (did you mean 'AEREL'? known: ")
+    assert msg.endswith("(fix the name, or declare a supplemental qualifier with "
+                        "'supp: {label: ...}')")
+
+
+def test_missing_required_variable(spec_dir):
+    path = spec_dir / "sdtm" / "ae.yaml"
+    text = path.read_text().replace(
+        "  - {name: AETERM, source: adverse.TERM, algorithm: assign}\n", "")
+    path.write_text(text)
+    line = text[: text.index("  - {id: ae, form: adverse}")].count("\n") + 1
+    assert error_of(spec_dir) == (
+        f"{path}:{line}: records[0]: required variable AETERM has no mapping (add '- name: "
+        "AETERM' with source/algorithm)")
+
+
+def test_yaml_syntax_error(spec_dir):
+    path, line = edit(spec_dir, "tr.yaml", "  - {name: TRGRPID, algorithm: hardcode, value: TARGET}",
+                      "  - {name: TRGRPID, algorithm: hardcode, value: TARGET")
+    msg = error_of(spec_dir)
+    assert msg.startswith(f"{path}:")
+    assert "YAML syntax error" in msg and msg.endswith(
+        "(check indentation, colons and quotes on that line)")
+    assert int(msg.split(":")[1]) in (line, line + 1)      # where YAML notices it
+
+
+def test_unknown_parameter_and_unquoted_yes(spec_dir):
+    path, line = edit(spec_dir, "ae.yaml", "{name: AEREL, source: adverse.CAUSALITY, algorithm: "
+                      "assign, upper: true}", "{name: AEREL, source: adverse.CAUSALITY, "
+                      "algorithm: assign, uper: true}")
+    assert error_of(spec_dir) == (
+        f"{path}:{line}: variables[6].uper: unknown parameter 'uper' for algorithm 'assign' "
+        "(did you mean 'upper'? known: map, max, min, pattern, trim, upper)")
+    shutil.copy(THIRD / "sdtm" / "ae.yaml", spec_dir / "sdtm" / "ae.yaml")
+    path, line = edit(spec_dir, "dm.yaml", 'values: ["Y"], then: ZETA100}',
+                      "values: [Yes], then: ZETA100}")
+    msg = error_of(spec_dir)
+    assert msg.startswith(f"{path}:{line}: variables[")
+    assert "write it in quotes, e.g. \"Yes\"" in msg
+
+
+def test_cycle_and_unknown_domain_algorithm(spec_dir):
+    path, line = edit(spec_dir, "dm.yaml", "{name: RFSTDTC, source: RFXSTDTC, algorithm: assign}",
+                      "{name: RFSTDTC, source: RFENDTC, algorithm: assign}")
+    edit(spec_dir, "dm.yaml", "{name: RFENDTC, source: RFXENDTC, algorithm: assign}",
+         "{name: RFENDTC, source: RFSTDTC, algorithm: assign}")
+    assert "variables depend on each other in a cycle: RFENDTC -> RFSTDTC -> RFENDTC" in \
+        error_of(spec_dir) or "RFSTDTC -> RFENDTC -> RFSTDTC" in error_of(spec_dir)
+    shutil.copy(THIRD / "sdtm" / "dm.yaml", spec_dir / "sdtm" / "dm.yaml")
+    path, line = edit(spec_dir, "ex.yaml", "{algorithm: exposure_intervals,",
+                      "{algorithm: exposure_interval,")
+    assert error_of(spec_dir).startswith(
+        f"{path}:{line}: derive[0].algorithm: unknown domain algorithm 'exposure_interval' "
+        "(did you mean 'exposure_intervals'?")
+
+
+def test_raw_file_names_cannot_leave_the_raw_folder(spec_dir):
+    path, line = edit(spec_dir, "forms.yaml", "  dosing:\n", "  dosing:\n    file: ../x.csv\n")
+    msg = error_of(spec_dir)
+    assert msg.startswith(f"{path}:{line + 1}: forms.dosing.file: file '../x.csv' must be a "
+                          "plain file name inside the raw folder")
+
+
+def test_workbook_round_trip_and_errors(tmp_path):
+    folder = tmp_path / "zetatinib-nsclc"
+    folder.mkdir()
+    shutil.copy(THIRD / "study.yaml", folder / "study.yaml")
+    book = write_spec_xlsx(THIRD, folder / "spec.xlsx")
+    spec = load_spec_xlsx(book)
+    assert spec.domains == load_spec(THIRD).domains
+    assert spec.forms == load_spec(THIRD).forms
+    # an unknown algorithm in the workbook names the sheet and row
+    import openpyxl
+
+    wb = openpyxl.load_workbook(book)
+    ws = wb["Variables"]
+    head = [c.value for c in ws[1]]
+    col = head.index("Algorithm") + 1
+    row = next(r for r in range(2, ws.max_row + 1)
+               if ws.cell(r, head.index("Variable") + 1).value == "AETERM")
+    ws.cell(row, col).value = "asign"
+    wb.save(book)
+    with pytest.raises(SpecError) as info:
+        load_spec_xlsx(book)
+    assert str(info.value).startswith(
+        f"{book}:{row}: sheet Variables row {row}: variables[1].algorithm: unknown algorithm "
+        "'asign' (did you mean 'assign'?")
