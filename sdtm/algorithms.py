@@ -1077,13 +1077,17 @@ def _planned(p: VisitParams, table: pd.DataFrame, names: pd.Series, vmap: dict[s
 
 
 def _number_unscheduled(subj: pd.Series, when: pd.Series, num: pd.Series,
-                        unsched: pd.Series, step: float) -> pd.Series:
+                        unsched: pd.Series, step: float,
+                        more_planned: pd.DataFrame | None = None) -> pd.Series:
     """VISITNUM of unscheduled records: previous planned visit of the subject by date + step
-    x rank of the date among that subject's unscheduled dates after it."""
+    x rank of the date among that subject's unscheduled dates after it. ``more_planned``
+    (USUBJID, T, N) adds planned visits seen elsewhere (the reference visit form)."""
     out = pd.Series(np.nan, index=num.index, dtype="float64")
     t = dates.to_datetime(when)
     planned = pd.DataFrame({"USUBJID": subj, "T": t, "N": num})
     planned = planned[num.notna() & ~unsched & t.notna()]
+    if more_planned is not None and len(more_planned):
+        planned = pd.concat([planned, more_planned], ignore_index=True)
     planned = planned.groupby(["USUBJID", "T"], sort=False)["N"].max().reset_index()
     uns = pd.DataFrame({"USUBJID": subj[unsched], "T": t[unsched], "I": num.index[unsched]})
     uns = uns.dropna(subset=["T"]).sort_values("T", kind="stable")
@@ -1100,9 +1104,10 @@ def _number_unscheduled(subj: pd.Series, when: pd.Series, num: pd.Series,
     return out
 
 
-def _reference_visits(ctx: ValueContext, p: VisitParams, table: pd.DataFrame) -> pd.Series:
-    """(USUBJID, visit name) -> VISITNUM of the unscheduled visits of the reference form
-    (computed once per build)."""
+def _reference_visits(ctx: ValueContext, p: VisitParams, table: pd.DataFrame
+                      ) -> tuple[pd.Series, pd.DataFrame]:
+    """(USUBJID, visit name) -> VISITNUM of the unscheduled visits of the reference form, and
+    its planned visits (USUBJID, T, N); computed once per build."""
     r = p.reference
     cache = ctx.state.__dict__.setdefault("_visit_ref_cache", {})
     vmap = _visit_map(ctx.spec, p)
@@ -1117,6 +1122,11 @@ def _reference_visits(ctx: ValueContext, p: VisitParams, table: pd.DataFrame) ->
     out = pd.Series(rvn[runs].to_numpy(), index=pd.MultiIndex.from_arrays(
         [ref["USUBJID"][runs], rnames[runs]]))
     out = out[~out.index.duplicated()]
+    rt = dates.to_datetime(rwhen)
+    keep = rnum.notna() & ~runs & rt.notna()
+    planned = pd.DataFrame({"USUBJID": ref["USUBJID"][keep].to_numpy(),
+                            "T": rt[keep].to_numpy(), "N": rnum[keep].to_numpy()})
+    out = (out, planned)
     cache[key] = out
     return out
 
@@ -1159,9 +1169,11 @@ def _visits(ctx: ValueContext, args: list[Arg], p: VisitParams):
                    "SB-MAP-VISIT", "error",
                    "{where}: unscheduled visit without a complete date ({n} records); "
                    "VISITNUM left empty", per_value=False)
-        local = _number_unscheduled(ctx.usubjid, when, num, unsched, p.step)
+        table_ref, ref_planned = (None, None)
         if p.reference is not None and p.reference.form in ctx.state.raw_forms:
-            table_ref = _reference_visits(ctx, p, table)
+            table_ref, ref_planned = _reference_visits(ctx, p, table)
+        local = _number_unscheduled(ctx.usubjid, when, num, unsched, p.step, ref_planned)
+        if table_ref is not None:
             keys = pd.MultiIndex.from_arrays([ctx.usubjid, names])
             got = pd.Series(table_ref.reindex(keys).to_numpy(), index=names.index)
             local = got.where(got.notna(), local)

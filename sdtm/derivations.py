@@ -495,7 +495,8 @@ def _date_var(frame: pd.DataFrame, domain: str) -> str | None:
 
 @register("subject_visits", "domain", VisitsParams,
           summary="SV: one record per subject and visit seen in any domain; start/end = the "
-                  "earliest/latest date of that visit's records.",
+                  "earliest/latest date of that visit's records. With record blocks (a visit "
+                  "form), only the visits they lack are added.",
           describe=lambda p, s: ("One record per subject and VISITNUM found in "
                                  + (", ".join(p.domains) if p.domains else "any domain")
                                  + "; SVSTDTC/SVENDTC the earliest/latest date of its records; "
@@ -505,6 +506,7 @@ def _date_var(frame: pd.DataFrame, domain: str) -> str | None:
           example=("TR and RS records at VISITNUM 201 on 2021-05-01 and 2021-05-03",
                    "SV 201 2021-05-01..2021-05-03"))
 def subject_visits(ctx: DomainContext, frame: pd.DataFrame, p: VisitsParams) -> pd.DataFrame:
+    before = ctx.lineage()
     parts = []
     names = p.domains or [d for d in ctx.state.domains if d not in ("SV", ctx.domain)]
     for d in names:
@@ -559,4 +561,24 @@ def subject_visits(ctx: DomainContext, frame: pd.DataFrame, p: VisitsParams) -> 
                     if lparts else ctx.lineage())
     for c in ("USUBJID", "VISIT", "SVSTDTC", "SVENDTC", "SVPRESP", "SVOCCUR", "SVUPDES"):
         out[c] = out[c].astype("str")
-    return out.drop(columns=["_DOMS"])
+    out = out.drop(columns=["_DOMS"])
+    if len(frame) and "VISITNUM" in frame:
+        # SV mapped from a visit form: add only the visits no SV record has
+        have = pd.MultiIndex.from_frame(frame[["USUBJID", "VISITNUM"]])
+        new = pd.Series(~pd.MultiIndex.from_frame(out[["USUBJID", "VISITNUM"]]).isin(have),
+                        index=out.index)
+        if new.any():
+            ctx.findings.add("SB-SV-ADDED", "notice",
+                             f"{int(new.sum())} visit(s) have records in other domains but "
+                             f"no SV record (first: {out.loc[new, 'USUBJID'].iloc[0]} VISITNUM "
+                             f"{out.loc[new, 'VISITNUM'].iloc[0]:g}); added from those records",
+                             dataset="SV", variable="VISITNUM")
+        added = out[new.to_numpy()].copy()
+        keep_lin = ctx.lineage()
+        keep_lin = keep_lin[keep_lin["_REC"].isin(added["_REC"])]
+        offset = int(frame["_REC"].max()) + 1
+        added["_REC"] = added["_REC"] + offset
+        keep_lin = keep_lin.assign(_REC=keep_lin["_REC"] + offset)
+        ctx.set_lineage(pd.concat([before, keep_lin], ignore_index=True))
+        return pd.concat([frame, added], ignore_index=True)
+    return out
