@@ -109,26 +109,25 @@ def iso_dates(days: np.ndarray) -> np.ndarray:
     return out
 
 
-def int_text(values: np.ndarray) -> np.ndarray:
-    """Whole numbers as text without a decimal point (NaN -> None)."""
-    v = np.asarray(values, dtype=float)
+def _by_value(v: np.ndarray, fmt) -> np.ndarray:
+    """Format each distinct value once (``fmt`` maps a number to text); NaN -> None."""
     out = np.full(v.shape, None, dtype=object)
     ok = ~np.isnan(v)
-    out[ok] = v[ok].astype(np.int64).astype(str)
+    if ok.any():
+        uniq, inv = np.unique(v[ok], return_inverse=True)
+        out[ok] = np.array([fmt(x) for x in uniq.tolist()], dtype=object)[inv]
     return out
+
+
+def int_text(values: np.ndarray) -> np.ndarray:
+    """Whole numbers as text without a decimal point (NaN -> None)."""
+    return _by_value(np.asarray(values, dtype=float), lambda x: str(int(x)))
 
 
 def dec1_text(values: np.ndarray) -> np.ndarray:
     """One-decimal text (``3.4``), NaN -> None."""
-    v = np.asarray(values, dtype=float)
-    out = np.full(v.shape, None, dtype=object)
-    ok = ~np.isnan(v)
-    tenths = np.rint(v[ok] * 10).astype(np.int64)
-    sign = np.where(tenths < 0, "-", "")
-    a = np.abs(tenths)
-    out[ok] = pd.Series(sign).str.cat([pd.Series((a // 10).astype(str)), pd.Series(
-        np.full(len(a), ".")), pd.Series((a % 10).astype(str))]).to_numpy(dtype=object)
-    return out
+    v = np.rint(np.asarray(values, dtype=float) * 10) / 10
+    return _by_value(v, lambda x: f"{x:.1f}")
 
 
 def group_rank(keys: np.ndarray) -> np.ndarray:

@@ -173,8 +173,43 @@ def _cycle_drug_end(d, doses, wd_day, glast, last, reason, ongoing, n):
 # --------------------------------------------------------------------------------------------
 # form frames (clean: dates as day numbers, coded fields as display text)
 
-def build_forms(st: State, registry: dict) -> dict[str, pd.DataFrame]:
-    study, spec, pop, co, A = st.study, st.spec, st.pop, st.course, st.assess
+def form_groups(st: State) -> list:
+    """Callables that each build a few form frames: the writer materialises one group at a
+    time, so memory peaks with the largest group, not with the whole export."""
+    return [lambda: _base_forms(st), lambda: _tumour_forms(st, _assessment_rows(st)),
+            lambda: _drug_forms(st), lambda: _ae_form(st), lambda: _end_forms(st)]
+
+
+def build_forms(st: State, registry: dict | None = None) -> dict[str, pd.DataFrame]:
+    """Every form frame at once (clean: dates as day numbers, coded fields as display text)."""
+    out: dict[str, pd.DataFrame] = {}
+    for group in form_groups(st):
+        out.update(group())
+    return out
+
+
+def _assessment_rows(st: State) -> pd.DataFrame:
+    """Assessment rows with their folder, instance, visit number and sort rank."""
+    A, vn = st.assess, st.visit_names
+    scr_name, scr_num = vn["screening"]
+    rows = A.rows
+    post = rows["j"].to_numpy() >= 0
+    names = np.array([folder_name(x) for x in st.grid["names"]], dtype=object)
+    slot = rows["slot"].to_numpy()
+    uns = rows["unsched"].to_numpy()
+    rs_subj = rows["subj"].to_numpy()
+    uns_no = np.zeros(len(rows), dtype=np.int64)
+    if uns.any():
+        uns_no[uns] = group_rank(rs_subj[uns]) + 1
+    folder = np.where(~post, scr_name, np.where(uns, "Unscheduled", names[np.maximum(slot, 0)]))
+    inst = np.where(~post, scr_name, np.where(uns, _instance("Unscheduled", uns_no), folder))
+    vnum = np.where(~post, scr_num, np.where(uns, 0.0, st.grid["visitnum"][np.maximum(slot, 0)]))
+    rank = np.where(post, RANK_VISIT, RANK_SCREENING)
+    return rows.assign(folder=folder, inst=inst, vnum=vnum, rank=rank)
+
+
+def _base_forms(st: State) -> dict[str, pd.DataFrame]:
+    study, spec, pop, co = st.study, st.spec, st.pop, st.course
     s = st.streams
     vn = st.visit_names
     scr_name, scr_num = vn["screening"]
@@ -221,25 +256,13 @@ def build_forms(st: State, registry: dict) -> dict[str, pd.DataFrame]:
                       MHTERM=mh["MHTERM"].to_numpy(), MHSTDAT=mh["start"].to_numpy(),
                       MHONGO=mh["MHONGO"].to_numpy(), MHENDAT=mh["end"].to_numpy(),
                       MHTOXGR=mh["MHTOXGR"].to_numpy())
-    # tumour assessment folders
-    rows = A.rows
+    rows = _assessment_rows(st)
     post = rows["j"].to_numpy() >= 0
-    names = np.array([folder_name(x) for x in st.grid["names"]], dtype=object)
-    slot = rows["slot"].to_numpy()
-    uns = rows["unsched"].to_numpy()
     rs_subj = rows["subj"].to_numpy()
-    uns_no = np.zeros(len(rows), dtype=np.int64)
-    if uns.any():
-        u_sub = rs_subj[uns]
-        uns_no[uns] = group_rank(u_sub) + 1
-    folder = np.where(~post, scr_name, np.where(uns, "Unscheduled", names[np.maximum(slot, 0)]))
-    inst = np.where(~post, scr_name, np.where(uns, _instance("Unscheduled", uns_no), folder))
-    vnum = np.where(~post, scr_num, np.where(uns, 0.0, st.grid["visitnum"][np.maximum(slot, 0)]))
-    rank = np.where(post, RANK_VISIT, RANK_SCREENING)
-    rows = rows.assign(folder=folder, inst=inst, vnum=vnum, rank=rank)
+    folder, inst, vnum = rows["folder"].to_numpy(), rows["inst"].to_numpy(), rows["vnum"].to_numpy()
     # visit dates
     cyc = co.cycles[~co.cycles["missed"]]
-    cyc_folder = np.array([folder_name(v) for v in cyc["visit"]], dtype=object) if len(cyc) else np.zeros(0, object)
+    cyc_folder = folder_names(cyc["visit"].to_numpy())
     sfu_name, sfu_num = vn["safety"]
     sv_parts = [
         frame(idx, RANK_SCREENING, pop.consent, scr_name, scr_name, 0, scr_num, VISDAT=pop.consent),
@@ -252,11 +275,14 @@ def build_forms(st: State, registry: dict) -> dict[str, pd.DataFrame]:
     sv_parts.append(frame(sv_i, RANK_SFU, co.safety_visit[sv_i], sfu_name, sfu_name, 0, sfu_num,
                           VISDAT=co.safety_visit[sv_i]))
     out["sv"] = pd.concat(sv_parts, ignore_index=True)
-    _tumour_forms(st, rows, out)
-    _drug_forms(st, out)
-    _ae_form(st, out)
-    _end_forms(st, out)
     return out
+
+
+def folder_names(visits: np.ndarray) -> np.ndarray:
+    """:func:`folder_name` per row, computed once per distinct visit."""
+    codes, uniq = pd.factorize(np.asarray(visits, dtype=object))
+    names = np.array([folder_name(v) for v in uniq], dtype=object)     # distinct visits only
+    return names[codes] if len(codes) else np.zeros(0, dtype=object)
 
 
 def _instance(base: str, k: np.ndarray) -> np.ndarray:
@@ -264,8 +290,9 @@ def _instance(base: str, k: np.ndarray) -> np.ndarray:
     return (base + " (" + pd.Series(np.asarray(k).astype(str)) + ")").to_numpy(dtype=object)
 
 
-def _tumour_forms(st: State, rows: pd.DataFrame, out: dict) -> None:
+def _tumour_forms(st: State, rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     les, A, pop = st.les, st.assess, st.pop
+    out: dict[str, pd.DataFrame] = {}
     s = rows["subj"].to_numpy()
     cm = rows["cm"].to_numpy()
     date = rows["date"].to_numpy()
@@ -336,14 +363,16 @@ def _tumour_forms(st: State, rows: pd.DataFrame, out: dict) -> None:
         RSDAT=p["date"].to_numpy(), TRSUM=diam_text(ssum, pc), TRSUMU=np.where(pc, "cm", "mm").astype(object),
         RSTRGRES=take(R.TARGET_TEXT, p["tr"].to_numpy()), RSNTRGRS=take(R.TARGET_TEXT, p["ntr"].to_numpy()),
         RSNEWLES=yes_no(p["new"].to_numpy()), RSOVRLRS=take(R.TARGET_TEXT, inv), RSCOMM=comment)
+    return out
 
 
 def _instance_id(prefix: str, k: np.ndarray) -> np.ndarray:
     return (prefix + pd.Series(np.asarray(k).astype(str)).str.zfill(2)).to_numpy(dtype=object)
 
 
-def _drug_forms(st: State, out: dict) -> None:
+def _drug_forms(st: State) -> dict[str, pd.DataFrame]:
     spec, co, pop = st.spec, st.course, st.pop
+    out: dict[str, pd.DataFrame] = {}
     for name, d in spec.drugs.items():
         key = f"ex_{name.lower()}"
         if d.log == "daily":
@@ -364,7 +393,7 @@ def _drug_forms(st: State, out: dict) -> None:
             from studybuild.study import load_study
 
             dose = load_study(spec.study).treatment(name).dose
-            fold = np.array([folder_name(v) for v in doses["visit"]], dtype=object) if len(doses) else np.zeros(0, object)
+            fold = folder_names(doses["visit"].to_numpy())
             out[key] = frame(ds, RANK_VISIT, doses["date"].to_numpy(), fold, fold, 0, doses["visitnum"].to_numpy(),
                              EXTRT=d.display, EXCYCLE=int_text(doses["cycle"].to_numpy()), EXYN=yes_no(given),
                              EXSTDAT=np.where(given, doses["date"].to_numpy(), np.nan),
@@ -373,9 +402,10 @@ def _drug_forms(st: State, out: dict) -> None:
                              EXLOC=np.where(given, doses["EXLOC"].to_numpy(), None), EXDOSFRQ=d.frequency,
                              EXREASND=np.where(given, None, "Adverse event"),
                              EXAENO=int_text(doses["EXAENO"].to_numpy()))
+    return out
 
 
-def _ae_form(st: State, out: dict) -> None:
+def _ae_form(st: State) -> dict[str, pd.DataFrame]:
     ae, spec = st.course.ae, st.spec
     s = ae["subj"].to_numpy()
     fields = dict(AESPID=int_text(ae["AESPID"].to_numpy()), AETERM=ae["AETERM"].to_numpy(),
@@ -391,11 +421,13 @@ def _ae_form(st: State, out: dict) -> None:
     if "AEIRAE" in ae:
         fields["AEIRAE"] = ae["AEIRAE"].to_numpy()
     fields["AEOUT"] = ae["AEOUT"].to_numpy()
-    out["ae"] = frame(s, RANK_LOGS, ae["start"].to_numpy(), "Logs", "Logs", ae["AESPID"].to_numpy(), 0.0, **fields)
+    return {"ae": frame(s, RANK_LOGS, ae["start"].to_numpy(), "Logs", "Logs", ae["AESPID"].to_numpy(), 0.0,
+                        **fields)}
 
 
-def _end_forms(st: State, out: dict) -> None:
+def _end_forms(st: State) -> dict[str, pd.DataFrame]:
     spec, co, pop, voc = st.spec, st.course, st.pop, st.voc
+    out: dict[str, pd.DataFrame] = {}
     vn = st.visit_names
     eot_name, eot_num = vn["eot"]
     rng = st.streams("end_forms")
@@ -454,3 +486,4 @@ def _end_forms(st: State, out: dict) -> None:
     out["survfu"] = frame(cs, RANK_SURV, c["date"].to_numpy(), surv_name, inst, 0, surv_num,
                           FUDAT=c["date"].to_numpy(), FUMETHOD=c["FUMETHOD"].to_numpy(),
                           FUSTAT=c["FUSTAT"].to_numpy(), LKADAT=c["LKADAT"].to_numpy())
+    return out

@@ -227,8 +227,11 @@ def frame(subj, rank, date, folder, instance, recpos, vnum=None, **fields) -> pd
         if np.ndim(v) == 0:
             out = np.empty(n, dtype=object if dtype is None else dtype)
             out[:] = v
-            return out
-        return np.asarray(v) if dtype is None else np.asarray(v, dtype=dtype)
+        else:
+            out = np.asarray(v) if dtype is None else np.asarray(v, dtype=dtype)
+        # text stays an object column: pandas would otherwise convert it to Arrow strings and
+        # back at every step of the mess and sorting
+        return pd.Series(out, dtype=object) if out.dtype.kind in "OUS" else out
 
     df = pd.DataFrame({"_subj": col(subj, np.int64), "_rank": col(rank, np.int64),
                        "_date": col(date, float), "_vnum": col(0.0 if vnum is None else vnum, float),

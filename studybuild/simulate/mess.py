@@ -11,6 +11,11 @@ from studybuild.simulate._util import (FULL, NO_DAY, NO_DAY_MONTH, NO_DAY_MONTH_
                                        Streams, fmt_dates, take)
 
 
+def _obj(values: np.ndarray, df: pd.DataFrame) -> pd.Series:
+    """An object-dtype column for ``df`` (see forms.frame)."""
+    return pd.Series(values, dtype=object, index=df.index)
+
+
 class MessLog:
     COLUMNS = ["form", "_subj", "FolderName", "InstanceName", "RecordPosition", "field", "kind",
                "clean", "written"]
@@ -20,12 +25,25 @@ class MessLog:
 
     def add(self, form: str, df: pd.DataFrame, mask: np.ndarray, field: str, kind: str,
             clean, written) -> None:
-        if not np.any(mask):
+        """Log the rows of ``df`` under ``mask``; ``clean``/``written`` are full-length arrays,
+        scalars, or arrays already restricted to the masked rows."""
+        mask = np.asarray(mask, dtype=bool)
+        k = int(mask.sum())
+        if not k:
             return
-        sub = df.loc[mask, ["_subj", "FolderName", "InstanceName", "RecordPosition"]]
-        part = sub.assign(form=form, field=field, kind=kind,
-                          clean=np.asarray(clean, dtype=object)[np.asarray(mask)] if np.ndim(clean) else clean,
-                          written=np.asarray(written, dtype=object)[np.asarray(mask)] if np.ndim(written) else written)
+        idx = np.flatnonzero(mask)
+
+        def pick(v):
+            if np.ndim(v) == 0:
+                return v
+            v = np.asarray(v, dtype=object)
+            return v if len(v) == k and len(v) != len(mask) else v[idx]
+
+        part = pd.DataFrame({"form": form, "_subj": df["_subj"].to_numpy()[idx],
+                             "FolderName": df["FolderName"].to_numpy()[idx],
+                             "InstanceName": df["InstanceName"].to_numpy()[idx],
+                             "RecordPosition": df["RecordPosition"].to_numpy()[idx],
+                             "field": field, "kind": kind, "clean": pick(clean), "written": pick(written)})
         self.parts.append(part[self.COLUMNS])
 
     def frame(self) -> pd.DataFrame:
@@ -54,8 +72,9 @@ def format_dates(df: pd.DataFrame, form_key: str, form, mess, streams: Streams, 
                          np.where(unk, NO_DAY_MONTH_UNK, NO_DAY_MONTH))
             kind = np.where(sel, k, FULL)
             if sel.any():
-                log.add(form_key, df, sel, f.name, "partial_date", fmt_dates(days), fmt_dates(days, kind))
-        df[f.name] = fmt_dates(days, kind)
+                log.add(form_key, df, sel, f.name, "partial_date", fmt_dates(days[sel]),
+                        fmt_dates(days[sel], kind[sel]))
+        df[f.name] = _obj(fmt_dates(days, kind), df)
 
 
 def _variants(value: str, synonyms: dict) -> list[str]:
@@ -92,7 +111,7 @@ def coded_variants(df: pd.DataFrame, form_key: str, form, mess, voc: dict, strea
             new[m] = take(opts, np.floor(pick_u[m] * len(opts)).astype(np.int64))
         changed = sel & (new != vals)
         log.add(form_key, df, changed, f.name, "coded_variant", vals, new)
-        df[f.name] = new
+        df[f.name] = _obj(new, df)
 
 
 def _typo(word: str, r: np.random.Generator) -> str:
@@ -133,7 +152,7 @@ def ae_typos(df: pd.DataFrame, mess, voc: dict, streams: Streams, log: MessLog) 
         m = sel & (codes == ui)
         new[m] = take(opts, np.floor(pick_u[m] * len(opts)).astype(np.int64))
     log.add("ae", df, sel, "AETERM", "typo", vals, new)
-    df["AETERM"] = new
+    df["AETERM"] = _obj(new, df)
 
 
 def non_ascii(df: pd.DataFrame, form_key: str, form, mess, voc: dict, streams: Streams,
@@ -169,7 +188,7 @@ def non_ascii(df: pd.DataFrame, form_key: str, form, mess, voc: dict, streams: S
         new = vals.copy()
         new[sel] = t.to_numpy(dtype=object)
         log.add(form_key, df, sel, f.name, "non_ascii", vals, new)
-        df[f.name] = new
+        df[f.name] = _obj(new, df)
 
 
 def cjk_text(df: pd.DataFrame, form_key: str, form, mess, voc: dict, streams: Streams,
@@ -194,7 +213,7 @@ def cjk_text(df: pd.DataFrame, form_key: str, form, mess, voc: dict, streams: St
             txt = np.where(pd.notna(mapped), mapped, txt)
         new[sel] = txt[sel]
         log.add(form_key, df, sel, f.name, "cjk_text", vals, new)
-        df[f.name] = new
+        df[f.name] = _obj(new, df)
 
 
 def duplicates(df: pd.DataFrame, form_key: str, mess, streams: Streams, log: MessLog) -> pd.DataFrame:

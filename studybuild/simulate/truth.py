@@ -91,7 +91,7 @@ def _upto_first_pd(rows: pd.DataFrame, col: str) -> pd.DataFrame:
     return r[before == 0]
 
 
-def tables(st, forms: dict[str, pd.DataFrame], messlog: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def tables(st, messlog: pd.DataFrame) -> dict[str, pd.DataFrame]:
     study, spec, pop, co, A = st.study, st.spec, st.pop, st.course, st.assess
     n = pop.n
     F = pop.first_dose

@@ -27,8 +27,8 @@ def _finalise(df: pd.DataFrame, form, key: str, st) -> pd.DataFrame:
     d = d.sort_values(["_subj", "_rank", "_date", "_vnum", "InstanceName", "RecordPosition"],
                       kind="mergesort")
     d["Project"] = st.study.studyid
-    d["SiteNumber"] = st.pop.site[d["_subj"].to_numpy()]
-    d["Subject"] = st.pop.subject[d["_subj"].to_numpy()]
+    d["SiteNumber"] = pd.Series(st.pop.site[d["_subj"].to_numpy()], dtype=object, index=d.index)
+    d["Subject"] = pd.Series(st.pop.subject[d["_subj"].to_numpy()], dtype=object, index=d.index)
     d["DataPageName"] = form.page
     cols = list(ID_COLUMNS) + form.names
     missing = [c for c in form.names if c not in d]
@@ -45,13 +45,22 @@ def _arrow_column(values: pd.Series):
     v = values
     if v.dtype.kind in "iub":
         v = v.astype(str)
-    a = pa.array(v.astype("str"), type=pa.large_string(), from_pandas=True)
+    try:                                   # text columns convert directly
+        if v.dtype != object:
+            raise TypeError
+        a = pa.array(v.to_numpy(), type=pa.large_string(), from_pandas=True)
+    except (TypeError, pa.ArrowTypeError, pa.ArrowInvalid):
+        a = pa.array(v.astype("str"), type=pa.large_string(), from_pandas=True)
     if isinstance(a, pa.ChunkedArray):
         a = a.combine_chunks()
-    need = pc.match_substring(a, ",")
-    for ch in ('"', "\n", "\r"):                          # literal searches beat one regex
-        need = pc.or_(need, pc.match_substring(a, ch))
-    if pc.any(need).as_py():
+    def needs_quotes(x):
+        need = pc.match_substring(x, ",")
+        for ch in ('"', "\n", "\r"):                      # literal searches beat one regex
+            need = pc.or_(need, pc.match_substring(x, ch))
+        return need
+
+    if pc.any(needs_quotes(pc.unique(a))).as_py():         # most columns: few distinct values
+        need = needs_quotes(a)
         q = pa.scalar('"', pa.large_string())
         quoted = pc.binary_join_element_wise(q, pc.replace_substring(a, '"', '""'), q,
                                              pa.scalar("", pa.large_string()))
@@ -59,55 +68,74 @@ def _arrow_column(values: pd.Series):
     return a
 
 
-def to_csv(df: pd.DataFrame) -> bytes:
-    """CSV bytes: UTF-8, ``\n`` line ends, a field quoted only when it holds a comma, quote or
-    line break, missing as an empty field. Vectorised with Arrow compute (one pass per column)."""
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """Write ``df`` as CSV: UTF-8, ``\n`` line ends, a field quoted only when it holds a comma,
+    quote or line break, missing as an empty field. Vectorised with Arrow compute (one pass per
+    column), streamed to the file in chunks."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     header = _arrow_column(pd.Series(list(df.columns), dtype="str"))
-    head = ",".join(header.to_pylist()) + "\n"
-    if not len(df):
-        return head.encode("utf-8")
-    cols = [_arrow_column(df[c]) for c in df.columns]
-    opts = pc.JoinOptions(null_handling="replace", null_replacement="")
-    lines = pc.binary_join_element_wise(*cols, pa.scalar(",", pa.large_string()), options=opts) \
-        if len(cols) > 1 else pc.fill_null(cols[0], "")
-    lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset:lines.offset + len(lines) + 1]
-    data = np.frombuffer(lines.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
-    body = np.insert(data, offsets[1:] - offsets[0], ord("\n"))     # a line break after each row
-    return head.encode("utf-8") + body.tobytes()
+    with open(path, "wb") as f:
+        f.write((",".join(header.to_pylist()) + "\n").encode("utf-8"))
+        if not len(df):
+            return
+        cols = [_arrow_column(df[c]) for c in df.columns]
+        opts = pc.JoinOptions(null_handling="replace", null_replacement="")
+        lines = pc.binary_join_element_wise(*cols, pa.scalar(",", pa.large_string()), options=opts) \
+            if len(cols) > 1 else pc.fill_null(cols[0], "")
+        del cols
+        lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset:lines.offset + len(lines) + 1]
+        data = np.frombuffer(lines.buffers()[2], dtype=np.uint8)
+        step = 1 << 18                                      # rows per chunk written
+        for i in range(0, len(lines), step):               # loop over chunks, not rows
+            o = offsets[i:i + step + 1]
+            chunk = np.insert(data[o[0]:o[-1]], o[1:] - o[0], ord("\n"))   # line break after each row
+            f.write(chunk.data)
+
+
+def to_csv(df: pd.DataFrame) -> bytes:
+    """:func:`write_csv` into bytes."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "x.csv"
+        write_csv(df, p)
+        return p.read_bytes()
 
 
 def write_all(study, spec, mess, n: int, seed: int, out: Path) -> tuple[dict, dict]:
     voc = vocabulary()
     st = engine.run(study, spec, voc, mess, n, seed)
     reg = forms_of(spec)
-    frames = engine.build_forms(st, reg)
     log = M.MessLog()
-    final: dict[str, pd.DataFrame] = {}
-    for key, form in reg.items():                           # loop over forms
-        df = frames[key].reset_index(drop=True)
-        M.format_dates(df, key, form, mess, st.streams, log)
-        M.coded_variants(df, key, form, mess, voc, st.streams, log)
-        if key == "ae":
-            M.ae_typos(df, mess, voc, st.streams, log)
-        M.non_ascii(df, key, form, mess, voc, st.streams, log)
-        M.cjk_text(df, key, form, mess, voc, st.streams, log)
-        if form.log:
-            df = M.duplicates(df, key, mess, st.streams, log)
-        final[key] = _finalise(df, form, key, st)
-    truth = TR.tables(st, frames, log.frame())
-    rows = {reg[k].file: len(v) for k, v in final.items()}
+    rows: dict[str, int] = {}
     with staged_dir(out) as tmp:
-        for key, df in final.items():
-            (tmp / reg[key].file).write_bytes(to_csv(df))
-        (tmp / "README.md").write_text(readme(study, spec, reg, final, n, seed), encoding="utf-8")
+        for group in engine.form_groups(st):                # one group of forms in memory
+            frames = group()
+            for key in list(frames):
+                form = reg[key]
+                df = frames.pop(key).reset_index(drop=True)
+                M.format_dates(df, key, form, mess, st.streams, log)
+                M.coded_variants(df, key, form, mess, voc, st.streams, log)
+                if key == "ae":
+                    M.ae_typos(df, mess, voc, st.streams, log)
+                M.non_ascii(df, key, form, mess, voc, st.streams, log)
+                M.cjk_text(df, key, form, mess, voc, st.streams, log)
+                if form.log:
+                    df = M.duplicates(df, key, mess, st.streams, log)
+                df = _finalise(df, form, key, st)
+                write_csv(df, tmp / form.file)
+                rows[key] = len(df)
+                del df
+        rows = {reg[k].file: rows[k] for k in reg}          # registry order
+        truth = TR.tables(st, log.frame())
+        (tmp / "README.md").write_text(readme(study, spec, reg, rows, n, seed), encoding="utf-8")
         tdir = tmp / "_truth"
         tdir.mkdir()
         for name, df in truth.items():
-            (tdir / f"{name}.csv").write_bytes(to_csv(_truth_sorted(name, df)))
+            write_csv(_truth_sorted(name, df), tdir / f"{name}.csv")
         (tdir / "README.md").write_text(TRUTH_README, encoding="utf-8")
     return rows, {f"{k}.csv": len(v) for k, v in truth.items()}
 
@@ -135,7 +163,7 @@ def _truth_sorted(name: str, df: pd.DataFrame) -> pd.DataFrame:
     return d
 
 
-def readme(study, spec, reg: dict, final: dict, n: int, seed: int) -> str:
+def readme(study, spec, reg: dict, rows: dict, n: int, seed: int) -> str:
     lines = [f"# Raw EDC export: {study.studyid} ({study.id})", "",
              f"Simulated by `studybuild simulate` ({n} subjects, seed {seed}); data cut-off "
              f"{study.dates.data_cutoff.isoformat()}. One CSV per CRF form, laid out as an EDC "
@@ -160,7 +188,7 @@ def readme(study, spec, reg: dict, final: dict, n: int, seed: int) -> str:
         lines += [f"### `{form.file}`: {form.page}", "",
                   f"Folder(s): {form.folders}. A row is {form.row}"
                   f"{' (log form: lines may be duplicated)' if form.log else ''}. "
-                  f"Rows: {len(final[key])}.", "",
+                  f"Rows: {rows[form.file]}.", "",
                   "| field | type | meaning |", "|---|---|---|"]
         kinds = {"text": "text", "coded": "coded (display text)", "free": "free text",
                  "date": "date", "pdate": "date, partial allowed", "number": "number"}
