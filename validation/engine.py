@@ -238,7 +238,10 @@ class Rule:
                                               for n in data.names):
             return []
         work = pd.DataFrame({n: [data.locations.get(n, n.lower())] for n in data.names})
-        ev = Evaluator(self, data, "", work)
+        # a presence rule may name the dataset its operations look at (Match Datasets)
+        focus = next((str(m.get("Name", "")).upper() for m in self.match
+                      if str(m.get("Name", "")).upper() in data.frames), "")
+        ev = Evaluator(self, data, focus, work)
         try:
             ev.run_operations()
             mask = ev.evaluate(self.check)
@@ -381,31 +384,46 @@ class Rule:
             ev.run_operations()
             vmask = ev.evaluate({"all": var_parts}).to_numpy(dtype=bool)
         hits: list[Hit] = []
-        for col, keep in zip(vars_frame["variable_name"], vmask):
-            if not keep:
-                continue
+        cols = [c for c, keep in zip(vars_frame["variable_name"], vmask) if keep]
+        subj = frame["USUBJID"] if "USUBJID" in frame.columns else None
+        chunk: list[tuple[str, pd.Series]] = []
+        size = 0
+        for i, col in enumerate(cols):
             text = iso8601.as_text(frame[col])
-            present = text.notna().to_numpy()
-            if not present.any():
-                continue
-            work = pd.DataFrame({"variable_value": text[present],
-                                 "row_number": np.arange(1, len(frame) + 1)[present],
-                                 "variable_name": str(col)})
-            work["__row"] = work["row_number"] - 1
-            ev = Evaluator(self, data, name, work)
-            ev.run_operations()
-            mask = ev.evaluate({"all": val_parts}).to_numpy(dtype=bool) if val_parts else \
-                np.ones(len(work), dtype=bool)
-            if not mask.any():
-                continue
-            rows = work["__row"].to_numpy()[mask]
-            vals = work["variable_value"].to_numpy()[mask]
-            subj = frame["USUBJID"].to_numpy()[rows] if "USUBJID" in frame.columns else None
-            for i in range(len(rows)):
-                keys = (("USUBJID", _show(subj[i])),) if subj is not None else ()
-                hits.append(Hit(dataset=name, row=int(rows[i]), variable=str(col),
-                                value=str(vals[i]), keys=keys))
+            text = text[text.notna()]
+            if len(text):
+                chunk.append((col, text))
+                size += len(text)
+            if chunk and (size >= 2_000_000 or i == len(cols) - 1):
+                hits.extend(self._values_chunk(data, name, chunk, val_parts, subj))
+                chunk, size = [], 0
         return hits
+
+    def _values_chunk(self, data: StudyData, name: str, chunk: list, val_parts: list,
+                      subj: pd.Series | None) -> list[Hit]:
+        """Evaluate value conditions on several columns at once (stacked long)."""
+        values = pd.concat([t for _, t in chunk], ignore_index=True)
+        rows = np.concatenate([t.index.to_numpy() for _, t in chunk])
+        names = np.concatenate([np.full(len(t), c, dtype=object) for c, t in chunk])
+        work = pd.DataFrame({"variable_value": values,
+                             "row_number": rows + 1,
+                             "variable_name": pd.Categorical(names)})
+        ev = Evaluator(self, data, name, work)
+        ev.run_operations()
+        mask = ev.evaluate({"all": val_parts}).to_numpy(dtype=bool) if val_parts else \
+            np.ones(len(work), dtype=bool)
+        if not mask.any():
+            return []
+        pos = np.flatnonzero(mask)
+        out = []
+        subj_text = None if subj is None else subj.to_numpy()
+        vals = values.to_numpy()
+        for p in pos:
+            r = int(rows[p])
+            keys = (("USUBJID", _show(subj_text[r])),) if subj_text is not None else ()
+            out.append(Hit(dataset=name, row=r, variable=str(names[p]), value=str(vals[p]),
+                           keys=keys))
+        return out
 
 
 def _all_refs(rule: "Rule") -> set[str]:
@@ -1442,10 +1460,14 @@ def _group_pairs(ev: Evaluator, src_name: str, frame: pd.DataFrame, spec: Mappin
                 expanded.append((v, v))
             continue
         expanded.append((ev.x(g, src_pfx), ev.x(alias)))
+    optional = bool(spec.get("group_optional"))
     for s, d in expanded:
         if s in frame.columns and (ev.has(d) or ev.rule.rule_type != "Record Data"):
             src_cols.append(s)
             dst_cols.append(d)
+        elif not optional:
+            # CORE: grouping by a variable one side lacks cannot be done
+            raise NotApplicable(f"group variable {s if s not in frame.columns else d}")
     return src_cols, dst_cols
 
 

@@ -1,19 +1,17 @@
 """Run generated expectation suites with great-expectations 1.x and turn results into findings.
 
 great-expectations is imported here only (it costs seconds and hundreds of MB), through an
-ephemeral context with one pandas data source; progress bars are off. Each dataset is
-validated with ``result_format="COMPLETE"`` so that failing rows come back as
-``unexpected_index_list``; the frame is handed over with a 0..n-1 index, so index + 1 is the
-1-based record number in file order. Results are matched to the suite through
-``meta["sb_id"]`` (GX returns them in its own order).
+ephemeral context with one pandas data source; progress bars are off. The frames a suite
+names (``records``, ``values``, ``required``, ``types``; see :mod:`validation.suites`) are
+built here from the dataset, vectorised, and each is validated with
+``result_format="COMPLETE"`` so failing rows come back as ``unexpected_index_list``. Frames
+carry the dataset's 0-based row in a ``row`` column (the dataset itself has a 0..n-1 index),
+so the finding's record number is row + 1 in file order. Results are matched to the suite
+through ``meta["sb_id"]`` (GX returns them in its own order).
 
-Two checks need a little pandas after GX:
-
-- SB0012 (at most 200 bytes) and SB0013 (ASCII) are one expectation,
-  ``^[\x00-\x7F]{0,200}$`` (for ASCII text characters are bytes); each failing value is then
-  measured in UTF-8 bytes and tested for ASCII to report the rule(s) it breaks.
-- A type expectation fails for the whole column; the finding names the column's type and
-  the first value that does not fit.
+SB0012 (at most 200 bytes) and SB0013 (ASCII) are one expectation,
+``^[\\x00-\\x7F]{0,200}$`` (for ASCII text, characters are bytes); each failing value is then
+measured in UTF-8 bytes and tested for ASCII to report the rule(s) it breaks.
 """
 
 from __future__ import annotations
@@ -27,6 +25,8 @@ import pandas as pd
 from validation.iso8601 import as_text
 
 _STATE: dict[str, Any] = {}
+
+Emit = Callable[..., None]
 
 
 def _batch_definition():
@@ -61,89 +61,200 @@ def _suite_object(suite: Mapping[str, Any]):
     return gx.ExpectationSuite(name=suite["name"], expectations=exps)
 
 
-Emit = Callable[..., None]
+# --------------------------------------------------------------------------------------------
+# frames
+# --------------------------------------------------------------------------------------------
+
+def _stack(df: pd.DataFrame, cols: list[str], *, keep_missing: bool) -> pd.DataFrame:
+    """Columns stacked long: row (0-based), variable, value (text)."""
+    parts_v, parts_r, parts_n = [], [], []
+    for c in cols:
+        if c not in df.columns:
+            continue
+        t = as_text(df[c])
+        if not keep_missing:
+            t = t[t.notna()]
+        parts_v.append(t.reset_index(drop=True))
+        parts_r.append(t.index.to_numpy())
+        parts_n.append(np.full(len(t), c, dtype=object))
+    if not parts_v:
+        return pd.DataFrame({"row": np.array([], dtype="int64"),
+                             "variable": pd.Series([], dtype="str"),
+                             "value": pd.Series([], dtype="str")})
+    return pd.DataFrame({"row": np.concatenate(parts_r).astype("int64"),
+                         "variable": pd.Series(np.concatenate(parts_n)).astype("str"),
+                         "value": pd.concat(parts_v, ignore_index=True).astype("str")})
+
+
+def values_frame(df: pd.DataFrame, plan: Mapping) -> pd.DataFrame:
+    """Every non-missing character value, long, with the derived check columns."""
+    long = _stack(df, list(plan["columns"]), keep_missing=False)
+    var = long["variable"]
+    val = long["value"]
+    empty = pd.Series(pd.NA, index=long.index, dtype="str")
+    for col in ("dtc", "dur", "country"):
+        names = set(plan.get(col) or ())
+        long[col] = val.where(var.isin(names), empty) if names else empty
+    item = var + "=" + val
+    for col in ("ct_error", "ct_warning"):
+        names = set((plan.get(col) or {}).keys())
+        long[col] = item.where(var.isin(names), empty) if names else empty
+    return long
+
+
+def types_frame(df: pd.DataFrame, plan: Mapping) -> pd.DataFrame:
+    rows = []
+    for var, expected in plan["variables"].items():
+        if var not in df.columns:
+            continue
+        rows.append((var, expected, column_kind(df[var])))
+    out = pd.DataFrame(rows, columns=["variable", "expected", "actual"])
+    out["check"] = (out["expected"] + ":" + out["actual"]).astype("str")
+    out["row"] = -1
+    return out
+
+
+def column_kind(s: pd.Series) -> str:
+    """num, date, text, empty (all missing) or mixed."""
+    if s.isna().all():
+        return "empty"
+    if pd.api.types.is_bool_dtype(s):
+        return "mixed"
+    if pd.api.types.is_numeric_dtype(s):
+        return "num"
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return "date"
+    if isinstance(s.dtype, pd.StringDtype):
+        return "text"
+    nn = s.dropna()
+    kinds = set(nn.map(type).map(lambda t: t.__name__))
+    return "text" if kinds <= {"str"} else "mixed"
+
+
+# --------------------------------------------------------------------------------------------
+# running
+# --------------------------------------------------------------------------------------------
+
+def _raised(r) -> bool:
+    info = r.exception_info or {}
+    if not isinstance(info, dict):
+        return False
+    if "raised_exception" in info:
+        return bool(info.get("raised_exception"))
+    return any(isinstance(v, dict) and v.get("raised_exception") for v in info.values())
 
 
 def run_suite(suite: Mapping[str, Any], frame: pd.DataFrame, emit: Emit,
               keys_of: Callable[[np.ndarray], list[tuple[tuple[str, str], ...]]]) -> None:
-    """Validate ``frame`` against ``suite``; call ``emit(meta, row=, value=, keys=, note=)``
-    for every failing record (row is 1-based) or column (row None)."""
-    if not suite["expectations"]:
-        return
+    """Validate a dataset against its suite; call ``emit(meta, row=, value=, keys=,
+    variable=)`` for every failing record (row is 1-based) or variable (row None)."""
     df = frame.reset_index(drop=True)
-    # GX 1.x does not recognise pandas' str dtype in type lists: a text column is text, so
-    # the Char type expectation on such a column is decided here (and passes).
-    exps = [e for e in suite["expectations"]
-            if not (e["type"] == "expect_column_values_to_be_in_type_list" and
-                    "str" in e["kwargs"]["type_list"] and e["kwargs"]["column"] in df.columns
-                    and isinstance(df[e["kwargs"]["column"]].dtype, pd.StringDtype))]
-    if not exps:
-        return
-    suite = dict(suite, expectations=exps)
+    plans = suite["frames"]
+    for kind, sub in suite["suites"].items():
+        if not sub["expectations"]:
+            continue
+        if kind == "records":
+            data = df
+        elif kind == "values":
+            data = values_frame(df, plans["values"])
+        elif kind == "required":
+            data = _stack(df, list(plans["required"]["columns"]), keep_missing=True)
+        else:
+            data = types_frame(df, plans["types"])
+        if len(data) == 0 and kind != "records":
+            continue
+        _validate(kind, sub, data, df, plans, emit, keys_of)
+
+
+def _validate(kind: str, sub: Mapping, data: pd.DataFrame, df: pd.DataFrame, plans: Mapping,
+              emit: Emit, keys_of) -> None:
     bd = _batch_definition()
-    by_id = {e["meta"]["sb_id"]: e for e in suite["expectations"]}
-    batch = bd.get_batch(batch_parameters={"dataframe": df})
-    result = batch.validate(_suite_object(suite), result_format="COMPLETE")
+    by_id = {e["meta"]["sb_id"]: e for e in sub["expectations"]}
+    batch = bd.get_batch(batch_parameters={"dataframe": data})
+    result = batch.validate(_suite_object(sub), result_format="COMPLETE")
     for r in result.results:
-        meta = dict(r.expectation_config.meta or {})
-        exp = by_id.get(meta.get("sb_id"))
+        exp = by_id.get((r.expectation_config.meta or {}).get("sb_id"))
         if exp is None or r.success:
             continue
-        info = r.exception_info or {}
-        raised = info.get("raised_exception") if isinstance(info, dict) and \
-            "raised_exception" in info else any(
-                isinstance(v, dict) and v.get("raised_exception") for v in info.values()) \
-            if isinstance(info, dict) else False
-        col = exp["kwargs"].get("column")
-        if raised:
-            emit(exp["meta"], row=None, value=None, keys=(),
+        meta = exp["meta"]
+        if _raised(r):
+            emit(dict(meta, message=meta["message"].replace("{variable}", "a variable")),
+                 row=None, value=None, keys=(), variable=meta.get("variable", ""),
                  note="could not be evaluated by great-expectations", severity="notice")
             continue
-        etype = exp["type"]
         res = r.result or {}
-        if etype == "expect_column_to_exist":
-            emit(exp["meta"], row=None, value=None, keys=())
-            continue
-        if etype == "expect_column_values_to_be_in_type_list":
-            emit(exp["meta"], row=None, value=_type_example(df[col]), keys=())
+        etype = exp["type"]
+        if etype == "expect_table_columns_to_match_set":
+            missing = ((res.get("details") or {}).get("mismatched") or {}).get("missing") or []
+            for v in sorted(missing):
+                emit(dict(meta, message=meta["message"].format(variable=v)), row=None,
+                     value=None, keys=(), variable=v)
             continue
         idx = np.asarray(res.get("unexpected_index_list") or [], dtype="int64")
-        if etype == "expect_compound_columns_to_be_unique":
-            cols = exp["kwargs"]["column_list"]
-            texts = [as_text(df[c]) for c in cols]
-            vals = ["; ".join(f"{c}={'' if pd.isna(t.iloc[i]) else t.iloc[i]}"
-                              for c, t in zip(cols, texts)) for i in idx]
-        else:
-            t = as_text(df[col])
-            vals = [None if pd.isna(v) else str(v) for v in t.iloc[idx].tolist()]
-        keys = keys_of(idx)
-        if exp["meta"].get("also") == "SB0013":
-            _transport_limits(exp["meta"], vals, idx, keys, emit)
+        if len(idx) == 0:
             continue
-        for i, v, k in zip(idx.tolist(), vals, keys):
-            emit(exp["meta"], row=i + 1, value=v, keys=k)
+        if kind == "types":
+            for i in idx:
+                var = data["variable"].iloc[i]
+                emit(dict(meta, message=meta["message"].format(variable=var) +
+                          f" (expected {data['expected'].iloc[i]}, found "
+                          f"{data['actual'].iloc[i]}: dtype {df[var].dtype})"),
+                     row=None, value=_example(df[var]), keys=(), variable=var)
+            continue
+        if kind == "records":
+            _records_findings(exp, idx, df, emit, keys_of)
+            continue
+        rows = data["row"].to_numpy()[idx]
+        variables = data["variable"].to_numpy()[idx]
+        vals = data["value"].to_numpy()[idx]
+        keys = keys_of(rows)
+        if meta.get("also") == "SB0013":
+            _transport_limits(meta, rows, variables, vals, keys, emit)
+            continue
+        col = exp["kwargs"].get("column")
+        cls = (plans["values"].get(col) or {}) if col in ("ct_error", "ct_warning") else {}
+        for r_, v_, x_, k_ in zip(rows.tolist(), variables.tolist(), vals.tolist(), keys):
+            label = (cls.get(v_) or {}).get("codelist", "")
+            msg = meta["message"].format(variable=v_, codelist=label)
+            emit(dict(meta, message=msg, codelist=label), row=r_ + 1,
+                 value=None if pd.isna(x_) else x_, keys=k_, variable=v_)
 
 
-def _transport_limits(meta: Mapping, vals: list, idx: np.ndarray, keys: list, emit: Emit
-                      ) -> None:
+def _records_findings(exp: Mapping, idx: np.ndarray, df: pd.DataFrame, emit: Emit,
+                      keys_of) -> None:
+    meta = exp["meta"]
+    keys = keys_of(idx)
+    if exp["type"] == "expect_compound_columns_to_be_unique":
+        cols = exp["kwargs"]["column_list"]
+        texts = [as_text(df[c]).iloc[idx].tolist() for c in cols]
+        for j, (i, k) in enumerate(zip(idx.tolist(), keys)):
+            val = "; ".join(f"{c}={'' if pd.isna(t[j]) else t[j]}" for c, t in zip(cols, texts))
+            emit(meta, row=i + 1, value=val, keys=k, variable=meta.get("variable", ""))
+        return
+    col = exp["kwargs"]["column"]
+    t = as_text(df[col]).iloc[idx].tolist()
+    for j, (i, k) in enumerate(zip(idx.tolist(), keys)):
+        emit(meta, row=i + 1, value=None if pd.isna(t[j]) else t[j], keys=k, variable=col)
+
+
+def _transport_limits(meta: Mapping, rows, variables, vals, keys, emit: Emit) -> None:
     """Split the values that failed ``^[ASCII]{0,200}$`` into SB0012 (more than 200 UTF-8
     bytes) and SB0013 (not ASCII); a value can be both."""
-    col = meta.get("variable", "")
-    for i, v, k in zip(idx.tolist(), vals, keys):
-        if v is None:
+    for r_, v_, x_, k_ in zip(rows.tolist(), variables.tolist(), vals.tolist(), keys):
+        if x_ is None or pd.isna(x_):
             continue
-        nbytes = len(v.encode("utf-8"))
+        nbytes = len(x_.encode("utf-8"))
         if nbytes > 200:
-            emit(dict(meta, rule="SB0012", message=f"{col} value is {nbytes} bytes, more than "
-                      "200 (SAS transport v5)"), row=i + 1, value=v, keys=k)
-        if not v.isascii():
-            bad = sorted({ch for ch in v if not ch.isascii()})
-            emit(dict(meta, rule="SB0013", message=f"{col} value has non-ASCII characters "
-                      f"{''.join(bad[:10])!r} (SAS transport v5 needs ASCII)"), row=i + 1,
-                 value=v, keys=k)
+            emit(dict(meta, rule="SB0012", message=f"{v_} value is {nbytes} bytes, more "
+                      "than 200 (SAS transport v5)"), row=r_ + 1, value=x_, keys=k_,
+                 variable=v_)
+        if not x_.isascii():
+            bad = "".join(sorted({ch for ch in x_ if not ch.isascii()})[:10])
+            emit(dict(meta, rule="SB0013", message=f"{v_} value has non-ASCII characters "
+                      f"{bad!r} (SAS transport v5 needs ASCII)"), row=r_ + 1, value=x_,
+                 keys=k_, variable=v_)
 
 
-def _type_example(s: pd.Series) -> str:
+def _example(s: pd.Series) -> str:
     nn = s.dropna()
-    first = "" if nn.empty else str(nn.iloc[0])
-    return f"column type {s.dtype}" + (f", e.g. {first!r}" if first else "")
+    return "" if nn.empty else str(nn.iloc[0])

@@ -24,15 +24,20 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-# One date/time as SDTMIG allows it: components may be replaced by '-' when unknown.
-_Y = r"(?:\d{4}|-)"
-_M = r"(?:0[1-9]|1[0-2]|-)"
-_D = r"(?:0[1-9]|[12]\d|3[01]|-)"
-_H = r"(?:[01]\d|2[0-3]|-)"
-_MI = r"(?:[0-5]\d|-)"
-_S = r"(?:[0-5]\d(?:\.\d+)?|-)"
-_TZ = r"(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?"
-DATETIME = (rf"{_Y}(?:-{_M}(?:-{_D}(?:T{_H}(?::{_MI}(?::{_S})?)?{_TZ})?)?)?")
+# One date/time as SDTMIG allows it (section 4.4.7): a complete date must be a real calendar
+# day (leap years included); components may be replaced by '-' when unknown ("2003---15",
+# "--12-15", "2003-12-15T-:15"); a time needs a day component.
+_Y = r"\d{4}"
+_M = r"(?:0[1-9]|1[0-2])"
+_D = r"(?:0[1-9]|[12]\d|3[01])"
+_LEAP = r"(?:\d\d(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
+_FULL = (rf"(?:{_Y}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-"
+         rf"(?:0[1-9]|[12]\d|30)|02-(?:0[1-9]|1\d|2[0-8]))|{_LEAP}-02-29)")
+_WITH_DAY = rf"(?:{_FULL}|--(?:{_M}|-)-(?:{_D}|-)|{_Y}---(?:{_D}|-)|{_Y}-{_M}--)"
+_NO_DAY = rf"(?:{_Y}(?:-{_M})?|--{_M})"
+_TIME = (r"(?:[01]\d|2[0-3]|-)(?::(?:[0-5]\d|-)(?::(?:[0-5]\d(?:\.\d+)?|-))?)?"
+         r"(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?")
+DATETIME = rf"(?:{_WITH_DAY}(?:T{_TIME})?|{_NO_DAY})"
 DURATION = (r"-?P(?=\d|T\d)(?:\d+(?:[.,]\d+)?Y)?(?:\d+(?:[.,]\d+)?M)?(?:\d+(?:[.,]\d+)?W)?"
             r"(?:\d+(?:[.,]\d+)?D)?(?:T(?=\d)(?:\d+(?:[.,]\d+)?H)?(?:\d+(?:[.,]\d+)?M)?"
             r"(?:\d+(?:[.,]\d+)?S)?)?")

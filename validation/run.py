@@ -232,22 +232,29 @@ def validate(frames: Mapping[str, pd.DataFrame], *, metadata: StudyMetadata | No
                     variable=c, value=lab)
 
     # 2. expectation suites ----------------------------------------------------------------
-    ctxs = suitemod.contexts(frames, [metadata] if metadata is not None else [])
-    suites = {n: suitemod.build_suite(c) for n, c in sorted(ctxs.items())}
     suite_rules = {r.id for r in reg.values() if r.kind == "suite"} & wanted
+    suites: dict[str, dict] = {}
     if run_suites and suite_rules:
+        ctxs = suitemod.contexts(frames, [metadata] if metadata is not None else [])
+        suites = {n: suitemod.build_suite(c) for n, c in sorted(ctxs.items())}
         from validation.gx_run import run_suite
 
         for name, suite in suites.items():
             frame = frames[name]
-            sub = dict(suite, expectations=[e for e in suite["expectations"]
-                                            if e["meta"]["rule"] in suite_rules])
+            sub = dict(suite, suites={
+                k: dict(v, expectations=[e for e in v["expectations"]
+                                         if e["meta"]["rule"] in suite_rules or
+                                         e["meta"].get("also") in suite_rules])
+                for k, v in suite["suites"].items()})
 
-            def emit(meta: Mapping, *, row, value, keys, note: str = "",
+            def emit(meta: Mapping, *, row, value, keys, variable: str = "", note: str = "",
                      severity: str | None = None, _name=name) -> None:
+                if meta["rule"] not in suite_rules:
+                    return
                 msg = meta["message"] + (f" ({note})" if note else "")
                 add(meta["rule"], msg, severity=severity or meta["severity"], dataset=_name,
-                    variable=meta.get("variable", ""), row=row, keys=keys, value=value)
+                    variable=variable or meta.get("variable", ""), row=row, keys=keys,
+                    value=value)
 
             try:
                 run_suite(sub, frame, emit, _keys_fn(name, frame, ctxs[name].meta.keys))
