@@ -166,3 +166,13 @@ def test_workbook_round_trip_and_errors(tmp_path):
     assert str(info.value).startswith(
         f"{book}:{row}: sheet Variables row {row}: variables[1].algorithm: unknown algorithm "
         "'asign' (did you mean 'assign'?")
+
+
+def test_every_algorithm_and_parameter_is_documented():
+    from sdtm.registry import algorithms
+
+    doc = (Path(__file__).parent.parent / "docs" / "algorithms.md").read_text()
+    for name, alg in algorithms().items():
+        assert f"### {name}" in doc or f", {name}" in doc or f"### arm, {name}" in doc, name
+        for fname, field in alg.params.model_fields.items():
+            assert f"`{field.alias or fname}`" in doc, (name, fname)
