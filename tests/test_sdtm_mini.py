@@ -24,6 +24,10 @@ def result():
     return build_sdtm("surufatinib-sts", RAW)
 
 
+def number(x: float) -> str:
+    return f"{x:g}"
+
+
 def rows(frame: pd.DataFrame, cols: list[str]) -> list[list]:
     f = frame[cols].astype(object)
     return f.where(f.notna(), None).values.tolist()
@@ -150,6 +154,29 @@ def test_accounting_exclusions_and_findings(result):
     assert not result.findings.has_errors
 
 
+def test_metadata_origins_sources_methods_codelists_value_level(result):
+    meta = result.metadata
+    assert meta.kind == "SDTM" and meta.studyid == "SURU-STS-II"
+    sex = meta.dataset("DM").variable("SEX")
+    assert (sex.label, sex.type, sex.core, sex.codelist, sex.origin, sex.source) == (
+        "Sex", "Char", "Req", "C66731", "Collected", "dm.SEX")
+    # the study codelist holds the terms the data use, with their NCI codes
+    assert [(t.value, t.code) for t in meta.codelists["C66731"].terms] == [("F", "C16576"),
+                                                                          ("M", "C20197")]
+    ex = meta.dataset("EX").variable("EXSTDTC")
+    assert ex.method == ("ex_surufatinib.EXSTDAT (the study's date formats) written as ISO "
+                         "8601; invalid dates are reported, never imputed.")
+    age = meta.dataset("DM").variable("AGE")
+    assert age.origin == "Derived" and age.method.startswith("Completed years from BRTHDTC "
+                                                             "to RFICDTC")
+    assert meta.dataset("TS") is not None and meta.dataset("SUPPDS").variable("QNAM")
+    vl = {(v.dataset, v.variable, v.where): v for v in meta.value_level}
+    ld = vl[("TR", "TRSTRESN", (("TRTESTCD", "LDIAM"),))]
+    assert (ld.label, ld.type, ld.unit, ld.origin) == ("Longest Diameter", "Num", "mm", "Derived")
+    assert vl[("RS", "RSSTRESC", (("RSTESTCD", "OVRLRESP"),))].codelist == "C96785"
+    assert vl[("RS", "RSSTRESC", (("RSTESTCD", "NEWLPROG"),))].codelist == "C66742"
+
+
 def test_unreadable_raw_input_stops_with_file_and_row(tmp_path):
     raw = tmp_path / "raw"
     shutil.copytree(RAW, raw)
@@ -181,13 +208,23 @@ def test_header_only_bom_crlf_and_text_without_ascii_spelling(tmp_path):
     (raw / "mh.csv").write_bytes(("\ufeff" + header + "\r\n").encode("utf-8"))
     crlf = (RAW / "eos.csv").read_text().replace("\n", "\r\n")
     (raw / "eos.csv").write_bytes(crlf.encode("utf-8"))
-    # Chinese text has no ASCII spelling: an error naming the form, row and field
+    # Chinese text has no ASCII spelling: an error naming the form, row and field; a verbatim
+    # term over 200 bytes keeps its first 200 in AETERM and the rest in SUPPAE (AETERM1)
+    long_term = "Fatigue " + "x" * 242                                  # 250 characters
     text = (raw / "ae.csv").read_text(encoding="utf-8").replace("Pneumonia", "肺炎 pneumonia")
+    text = text.replace("high blood pressure", long_term)
     (raw / "ae.csv").write_text(text, encoding="utf-8")
     res = build_sdtm("surufatinib-sts", raw)
     acc = res.accounting.set_index("FORM")
     assert acc.loc["mh", "ROWS_READ"] == 0 and acc.loc["eos", "ROWS_MAPPED"] == 1
     assert res.datasets["DS"]["DSSTDTC"].str.contains("\r").sum() == 0
+    ae = res.datasets["AE"]
+    row = ae[ae["AETERM"].str.startswith("Fatigue x")]
+    assert row["AETERM"].item() == long_term[:200]
+    supp = res.datasets["SUPPAE"]
+    assert rows(supp, ["USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QVAL"]) == [
+        [S1, "AESEQ", number(row["AESEQ"].item()), "AETERM1", long_term[200:]]]
+    assert any(f.rule_id == "SB-SDTM-LONGTEXT" for f in res.findings)
     errs = [f for f in res.findings.errors if f.rule_id == "SB-MAP-ASCII"]
     assert len(errs) == 1
     f = errs[0]
