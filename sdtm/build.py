@@ -201,7 +201,8 @@ def write_sdtm(result: SdtmResult, out_dir: Path, *, traceability_dir: Path | No
     ``traceability_dir`` (default ``out_dir/traceability``). The folder is replaced
     atomically; files are byte-identical for the same inputs (the XPT header stamp is the
     data cut-off unless ``timestamp`` is given). A dataset XPT v5 cannot hold is not written
-    and becomes an error finding naming dataset, variable and row."""
+    and becomes an error finding naming dataset, variable and row; a dataset with no records
+    is not written (a notice)."""
     from studybuild.atomic import staged_dir, write_text
     from studybuild.export.xpt import XptExportError, write_xpt
 
@@ -214,6 +215,11 @@ def write_sdtm(result: SdtmResult, out_dir: Path, *, traceability_dir: Path | No
     with staged_dir(out_dir) as stage:
         for name, frame in result.datasets.items():
             meta = result.metadata.dataset(name)
+            if not len(frame):
+                result.findings.add("SB-SDTM-EMPTY", "notice", f"{name} has no records; no "
+                                    "XPT file is written for it (empty datasets are not "
+                                    "submitted)", dataset=name)
+                continue
             try:
                 write_xpt(frame, stage / f"{name.lower()}.xpt", dataset=name,
                           label=meta.label if meta else None,

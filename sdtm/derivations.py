@@ -419,13 +419,17 @@ def subject_elements(ctx: DomainContext, frame: pd.DataFrame, p: ElementsParams
     starts, srcs, recs = [], [], []
     for e in p.elements:
         a = _anchor(ctx, e.start).set_index("USUBJID")
-        starts.append(subj["USUBJID"].map(a["D"]))
-        srcs.append(subj["USUBJID"].map(a["SRC"]))
-        recs.append(subj["USUBJID"].map(a["REC"]))
+        starts.append(pd.Series(a["D"].reindex(subj["USUBJID"]).to_numpy(),
+                                index=subj.index, dtype="datetime64[s]"))
+        srcs.append(pd.Series(a["SRC"].reindex(subj["USUBJID"]).to_numpy(), index=subj.index,
+                              dtype="str"))
+        recs.append(pd.Series(a["REC"].reindex(subj["USUBJID"]).to_numpy(), index=subj.index,
+                              dtype="float64"))
     cutoff = pd.Timestamp(ctx.study.dates.data_cutoff)
     starts = [s_.where(s_ <= cutoff) for s_ in starts]     # nothing starts after the cut-off
     end_a = _anchor(ctx, p.end).set_index("USUBJID")
-    final_end = subj["USUBJID"].map(end_a["D"])
+    final_end = pd.Series(end_a["D"].reindex(subj["USUBJID"]).to_numpy(), index=subj.index,
+                          dtype="datetime64[s]")
     n = len(p.elements)
     keep: list[pd.Series] = [pd.Series(False, index=subj.index)] * n
     next_start = pd.Series(pd.NaT, index=subj.index, dtype="datetime64[s]")

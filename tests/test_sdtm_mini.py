@@ -198,6 +198,18 @@ def test_unreadable_raw_input_stops_with_file_and_row(tmp_path):
     (raw / "mh.csv").write_text("")
     with pytest.raises(InputError, match=r"mh\.csv: file is empty \(no header row\)"):
         build_sdtm("surufatinib-sts", raw)
+    # every form but the registry and demographics header-only: DM, DS (consent, enrolment)
+    # and SE (screening) only; subjects are assigned but not treated; empty datasets are not
+    # written
+    for p in raw.glob("*.csv"):
+        if p.name not in ("enrol.csv", "dm.csv"):
+            p.write_text((RAW / p.name).read_text().splitlines()[0] + "\n")
+    res = build_sdtm("surufatinib-sts", raw)
+    assert len(res.datasets["AE"]) == 0 and len(res.datasets["DS"]) == 6
+    assert set(res.datasets["DM"]["ARMNRS"]) == {"ASSIGNED, NOT TREATED"}
+    assert res.datasets["SE"]["ETCD"].tolist() == ["SCRN"] * 3
+    written = {p.name for p in write_sdtm(res, tmp_path / "out")}
+    assert "dm.xpt" in written and "ae.xpt" not in written
 
 
 def test_header_only_bom_crlf_and_text_without_ascii_spelling(tmp_path):
