@@ -476,10 +476,7 @@ def _validate(model, data, src: Source):
     if not isinstance(data, dict):
         raise SpecError("expected a mapping (key: value) at the top level", path=src.path,
                         line=1)
-    try:
-        return validate(model, data, src.path, src.lines, prefix=src.prefix)
-    except SpecError:
-        raise
+    return validate(model, data, src.path, src.lines, prefix=src.prefix)
 
 
 # --------------------------------------------------------------------------------------------
