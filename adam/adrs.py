@@ -19,8 +19,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from adam._frame import (SUBJECT_KEYS, concat_rows, day_numbers, isin_values, lookup_positions,
-                         map_values, mask_of, na_str, str_col, take)
+from adam._frame import (SUBJECT_KEYS, concat_rows, concat_sorted, day_numbers, isin_values,
+                         lookup_positions, map_values, mask_of, na_str, str_col, take)
 from adam.adsl import baseline_mask
 from adam.dates import derive_vars_dt, dtc_is_invalid
 from adam.derive import (aval_resp, derive_extreme_event, derive_extreme_records,
@@ -33,9 +33,10 @@ from studybuild.errors import InputError
 from studybuild.findings import Findings
 
 KEYS = list(SUBJECT_KEYS)
-BDS_ADSL_VARS = ("SUBJID", "SITEID", "AGE", "AGEU", "SEX", "RACE", "ARM", "ARMCD", "ACTARM",
-                 "ACTARMCD", "TRT01P", "TRT01A", "TRTSDT", "TRTEDT", "RANDDT", "ENRLDT",
-                 "SAFFL", "ITTFL", "FASFL", "EFFFL")
+# ADSL variables copied into ADRS/ADTTE/ADTR/ADAE: identification, treatment, populations and
+# the usual subgroups (admiral's templates copy every ADSL variable; the rest stays in ADSL)
+BDS_ADSL_VARS = ("SUBJID", "SITEID", "AGE", "SEX", "RACE", "ARM", "ACTARM", "TRT01P",
+                 "TRT01A", "TRTSDT", "RANDDT", "SAFFL", "ITTFL", "FASFL", "EFFFL")
 _WORST = {"NE": 1, "CR": 2, "PR": 3, "SD": 4, "NON-CR/NON-PD": 5, "PD": 6}
 
 
@@ -248,19 +249,23 @@ def build_adrs(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
             set_values_to={"PARAMCD": "MDIS", "PARAM": f"Measurable Disease at Baseline by {who}",
                            "PARCAT2": who, "PARCAT3": "RECIST 1.1", "AVAL": yn,
                            "ANL01FL": "Y"}))
-    adrs = concat_rows(parts)
-    adrs = derive_var_obs_number(adrs, by_vars=S,
-                                 order=["PARAMCD", "ADT"] + [c for c in ("VISITNUM", "RSSEQ")
-                                                             if c in adrs.columns])
+    # one sort gives the output order (subject, parameter, date) and ASEQ; the parts are
+    # emptied column by column on the way, so the peak stays near one copy of ADRS
+    del ovr_n, counted, bor, cbor, srcs
+    seq_keys = ["_S", "PARAMCD", "ADT"] + [c for c in ("VISITNUM", "RSSEQ") if c in ovr.columns]
+    del ovr
+    adrs, rank = concat_sorted(parts, seq_keys)
+    del parts
+    adrs["ASEQ"] = rank.astype("float64") + 1
     adrs["AVAL"] = adrs["AVAL"].astype("float64")
-    # sort (subject, parameter, sequence), then add ADSL variables
-    adrs = adrs.iloc[np.lexsort([adrs["ASEQ"].to_numpy(), adrs["_S"].to_numpy()])]
-    adrs = adrs.drop(columns=[c for c in BDS_ADSL_VARS if c in adrs.columns and c != ref])
+    adrs = adrs.drop(columns=[c for c in BDS_ADSL_VARS + ("DOMAIN",) if c in adrs.columns
+                              and c != ref])
     keep = [c for c in BDS_ADSL_VARS if c in adsl.columns and c != ref]
     spos = adrs["_S"].to_numpy()
     inside = spos < len(adsl)
-    add = {c: take(adsl[c], np.where(inside, spos, -1), adrs.index) for c in keep}
-    adrs = adrs.assign(**add).drop(columns=["_S"]).reset_index(drop=True)
+    for c in keep:
+        adrs[c] = take(adsl[c], np.where(inside, spos, -1))
+    adrs = adrs.drop(columns=["_S"])
     return _order_columns(adrs)
 
 

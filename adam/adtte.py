@@ -38,14 +38,15 @@ def _adrs_source(paramcd: str, censor: bool, desc: str, cdesc: str | None, *,
     vals = {"EVNTDESC": desc, "CNSDTDSC": cdesc, "SRCDOM": "ADRS", "SRCVAR": "ADT",
             "SRCSEQ": lambda d: d["ASEQ"]}
     maker = censor_source if censor else event_source
-    return maker("adrs", "ADT", filter=filt, set_values_to=vals)
+    return maker("adrs", "ADT", filter=filt, set_values_to=vals,
+                 columns=("PARAMCD", "ANL01FL", "AVALC", "ASEQ"))
 
 
 def _adsl_source(var: str, censor: bool, desc: str, cdesc: str | None):
     vals = {"EVNTDESC": desc, "CNSDTDSC": cdesc, "SRCDOM": "ADSL", "SRCVAR": var,
             "SRCSEQ": np.nan}
     maker = censor_source if censor else event_source
-    return maker("adsl", var, set_values_to=vals)
+    return maker("adsl", var, set_values_to=vals, columns=())
 
 
 def baseline_assessed(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *,
@@ -150,7 +151,8 @@ def build_adtte(adsl: pd.DataFrame, adrs: pd.DataFrame | None,
                                    & d["ANL01FL"].eq("Y").to_numpy(),
                                    set_values_to={"EVNTDESC": "Response", "CNSDTDSC": None,
                                                   "SRCDOM": "ADRS", "SRCVAR": "ADT",
-                                                  "SRCSEQ": lambda d: d["ASEQ"]})
+                                                  "SRCSEQ": lambda d: d["ASEQ"]},
+                                   columns=("PARAMCD", "ANL01FL", "AVALC", "ASEQ"))
             ttr = derive_param_tte(
                 dataset_adsl=adsl, source_datasets=src, start_date=origin,
                 event_conditions=[resp_ev], censor_conditions=[lasta, origin_censor],

@@ -494,32 +494,56 @@ def derive_var_extreme_dt(dataset: pd.DataFrame, *, new_var: str, sources: Seque
     ['2021-03-01', nan]
     """
     keys = list(subject_keys)
-    cands = []
-    for i, src in enumerate(sources, start=1):
+    n = len(dataset)
+    sign = 1.0 if mode == "last" else -1.0
+    best_t = np.full(n, np.nan)          # signed seconds: larger is better
+    best_s = np.full(n, np.nan)
+    trace = sorted({k for s in sources for k in s.set_values_to})
+    tvals = {t: np.full(n, None, dtype=object) for t in trace}
+    for src in sources:
         d = source_datasets.get(src.dataset_name)
         if d is None:
             continue
         need(d, keys + [src.date], f"{new_var} source {src.dataset_name}.{src.date}")
         sub = d[mask_of(src.filter, d)] if src.filter is not None else d
-        dates = as_dates(sub[src.date])
-        ok = ~np.isnat(dates)
-        part = sub.loc[ok, keys].reset_index(drop=True)
-        part = part.assign(_d=dates[ok], _nr=float(i),
-                           _seq=(sub[src.seq].to_numpy(dtype="float64")[ok] if src.seq else 0.0))
-        part = set_values(part, {k: (v if not callable(v) else v(sub[ok].reset_index(drop=True)))
-                                 for k, v in src.set_values_to.items()})
-        cands.append(part)
-    trace = sorted({k for s in sources for k in s.set_values_to})
-    if not cands:
-        out = dataset.assign(**{new_var: pd.Series(np.full(len(dataset), np.datetime64("NaT", "s")),
-                                                   index=dataset.index)})
-        return out.assign(**{t: na_str(len(dataset), dataset.index) for t in trace})
-    allc = concat_rows(cands)
-    sel = allc.iloc[first_last(allc, keys, ["_d", "_seq", "_nr"], mode)]
-    res = derive_vars_merged(dataset, dataset_add=sel, by_vars=keys,
-                             new_vars={new_var: "_d", **{t: t for t in trace}})
-    res[new_var] = res[new_var].astype("datetime64[s]")
-    return res
+        if not len(sub):
+            continue
+        dt = as_dates(sub[src.date])
+        tt = dt.astype("int64").astype("float64")
+        tt[np.isnat(dt)] = np.nan
+        pos = lookup_positions(sub, dataset, keys)
+        ok = (pos >= 0) & ~np.isnan(tt)
+        if not ok.any():
+            continue
+        seq = sub[src.seq].to_numpy(dtype="float64", na_value=np.nan)[ok] if src.seq else \
+            np.zeros(int(ok.sum()))
+        fr = pd.DataFrame({"p": pos[ok], "t": sign * tt[ok],
+                           "s": sign * np.nan_to_num(seq, nan=-np.inf),
+                           "r": np.flatnonzero(ok)})
+        # per subject: the best date, then the best sequence number on that date (O(n) hashing)
+        fr = fr[fr["t"].to_numpy() == fr.groupby("p")["t"].transform("max").to_numpy()]
+        fr = fr[fr["s"].to_numpy() == fr.groupby("p")["s"].transform("max").to_numpy()]
+        fr = fr.drop_duplicates("p", keep="last")
+        p, ct, cs = fr["p"].to_numpy(), fr["t"].to_numpy(), fr["s"].to_numpy()
+        cur_t, cur_s = best_t[p], best_s[p]
+        tie_wins = mode == "last"               # later source wins ties for last
+        better = np.isnan(cur_t) | (ct > cur_t) | (
+            (ct == cur_t) & ((cs > cur_s) | ((cs == cur_s) & tie_wins)))
+        p, rows = p[better], fr["r"].to_numpy()[better]
+        best_t[p], best_s[p] = ct[better], cs[better]
+        for k, v in src.set_values_to.items():
+            if callable(v):
+                vals = v(sub.iloc[rows].reset_index(drop=True))
+                tvals[k][p] = np.asarray(vals, dtype=object)
+            else:
+                tvals[k][p] = v
+    out_t = np.full(n, np.datetime64("NaT", "s"))
+    have = ~np.isnan(best_t)
+    out_t[have] = (sign * best_t[have]).astype("int64").astype("datetime64[s]")
+    new = {new_var: pd.Series(out_t, index=dataset.index)}
+    for t in trace:
+        new[t] = str_col(tvals[t], dataset.index)
+    return dataset.assign(**new)
 
 
 # ---------------------------------------------------------------------------------------------

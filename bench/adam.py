@@ -13,8 +13,10 @@ derivation alone.
 
 Inputs per dataset, as admiral's templates take them:
 
-- ADSL from DM, DS, EX, AE, LB (LSTALVDT reads AE and LB);
-- ADRS from ADSL, RS and TU; ADTTE from ADSL and ADRS.
+- ADSL from DM, DS, EX, AE, LB (LSTALVDT reads AE and LB; of LB only the key, sequence and
+  date columns are read);
+- ADRS from ADSL, RS and TU; ADTTE from ADSL and ADRS (of ADSL the variables ADRS/ADTTE
+  derive from or copy, of ADRS the variables ADTTE's sources read).
 
 ADSL for ADRS/ADTTE is ours at 1x replicated like the SDTM. ``sparse`` is the pharmaverse as
 it is (8 of 306 subjects have tumour assessments); ``dense`` gives every subject the RS/TU/TR
@@ -49,6 +51,15 @@ ADMIRAL = {
 }
 DOMAINS = {"ADSL": ("DM", "DS", "EX", "AE", "LB"), "ADRS": ("ADSL", "RS", "TU"),
            "ADTTE": ("ADSL", "ADRS")}
+# LB feeds only the last-known-alive date: read the columns that uses (every other input is
+# read whole); R users would likewise read a 60-million-row LB with arrow and a column list
+COLUMNS = {"LB": ["STUDYID", "DOMAIN", "USUBJID", "LBSEQ", "LBDTC"]}
+# ADRS and ADTTE read the ADSL variables they derive from or copy, and ADTTE the ADRS
+# variables its sources use (a parquet column projection, as arrow offers R users too)
+BDS_FROM_ADSL = ["STUDYID", "USUBJID", "SUBJID", "SITEID", "AGE", "SEX", "RACE", "ARM",
+                 "ACTARM", "TRT01P", "TRT01A", "TRTSDT", "RANDDT", "SAFFL", "ITTFL", "FASFL",
+                 "EFFFL", "DTHDT", "LSTALVDT", "DMDTC"]
+ADTTE_FROM_ADRS = ["STUDYID", "USUBJID", "PARAMCD", "AVALC", "ADT", "ANL01FL", "ASEQ"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,7 +181,12 @@ def child(dataset: str, folder: Path) -> None:
 
     frames = {}
     for name in DOMAINS[dataset]:
-        df = pd.read_parquet(folder / f"{name}.parquet")
+        cols = COLUMNS.get(name)
+        if name == "ADSL" and dataset != "ADSL":
+            cols = BDS_FROM_ADSL
+        if name == "ADRS" and dataset == "ADTTE":
+            cols = ADTTE_FROM_ADRS
+        df = pd.read_parquet(folder / f"{name}.parquet", columns=cols)
         for c in df.columns:            # ADaM dates as datetime64[s] (parquet keeps [us]/[ns])
             if pd.api.types.is_datetime64_any_dtype(df[c]):
                 df[c] = df[c].astype("datetime64[s]")
@@ -184,11 +200,23 @@ def child(dataset: str, folder: Path) -> None:
     else:
         out = build_adtte(frames["ADSL"], frames["ADRS"], {}, options=opts, findings=fs)
     t2 = time.perf_counter()
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kb = _peak_kb()
     print(json.dumps({"rows": int(len(out)), "read": t1 - t0, "build": t2 - t1,
                       "peak_mb": peak_kb / 1024, "subjects": int(out["USUBJID"].nunique()),
                       "check": float(np.nansum(out["AVAL"].to_numpy(dtype="float64")))
                       if "AVAL" in out.columns else 0.0}))
+
+
+def _peak_kb() -> float:
+    """Peak resident memory of this process (VmHWM; ru_maxrss would include the parent's
+    memory at fork on Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def measure(dataset: str, folder: Path) -> dict:
@@ -208,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scales", type=int, nargs="+", default=[1, 10, 100, 1000])
     ap.add_argument("--adsl-1000", action="store_true", help="also ADSL at 1000x")
     ap.add_argument("--work", type=Path, default=None, help="keep inputs here")
+    ap.add_argument("--reuse", action="store_true", help="reuse the inputs already in --work")
+    ap.add_argument("--only", nargs="+", choices=["ADSL", "ADRS", "ADTTE"], default=None,
+                    help="datasets to time (default: all three)")
     ap.add_argument("--child", nargs=2, metavar=("DATASET", "DIR"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -215,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     work = args.work or Path(tempfile.mkdtemp(prefix="adam-bench-"))
     t = time.perf_counter()
-    prepare(work, args.scales, args.adsl_1000)
+    if not args.reuse:
+        prepare(work, args.scales, args.adsl_1000)
     print(f"inputs prepared in {time.perf_counter() - t:.0f} s under {work} "
           f"({os.cpu_count()} cores)\n")
     head = (f"{'dataset':<6} {'input':<6} {'scale':>5} {'subjects':>9} {'records':>10} "
@@ -224,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     print(head)
     print("-" * len(head))
     rows = []
-    for dataset in ("ADSL", "ADRS", "ADTTE"):
+    for dataset in args.only or ("ADSL", "ADRS", "ADTTE"):
         for variant in ("sparse", "dense"):
             for k in args.scales:
                 folder = work / f"{variant}-{k}"
