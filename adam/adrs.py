@@ -35,8 +35,8 @@ from studybuild.findings import Findings
 KEYS = list(SUBJECT_KEYS)
 # ADSL variables copied into ADRS/ADTTE/ADTR/ADAE: identification, treatment, populations and
 # the usual subgroups (admiral's templates copy every ADSL variable; the rest stays in ADSL)
-BDS_ADSL_VARS = ("SUBJID", "SITEID", "AGE", "SEX", "RACE", "ARM", "ACTARM", "TRT01P",
-                 "TRT01A", "TRTSDT", "RANDDT", "SAFFL", "ITTFL", "FASFL", "EFFFL")
+BDS_ADSL_VARS = ("SUBJID", "SITEID", "AGE", "SEX", "RACE", "TRT01P", "TRT01A", "TRTSDT",
+                 "RANDDT", "SAFFL", "ITTFL", "FASFL", "EFFFL")
 _WORST = {"NE": 1, "CR": 2, "PR": 3, "SD": 4, "NON-CR/NON-PD": 5, "PD": 6}
 
 

@@ -92,6 +92,11 @@ def build_adtte(adsl: pd.DataFrame, adrs: pd.DataFrame | None,
     origin_censor = _adsl_source(origin, True, olabel, olabel)
     src: dict[str, pd.DataFrame] = {"adsl": adsl}
     if adrs is not None:
+        # only the analysed records of the parameters the sources read, and their variables
+        use = ["PARAMCD", "AVALC", "ADT", "ANL01FL", "ASEQ"]
+        keep = adrs["PARAMCD"].isin(["OVR", "PD", "DEATH", "LSTA", o.response_param]) \
+            .to_numpy() & adrs["ANL01FL"].eq("Y").to_numpy()
+        adrs = adrs.loc[keep, KEYS + use]
         src["adrs"] = adrs
         death = _adrs_source("DEATH", False, "Death", None)
     else:

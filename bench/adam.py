@@ -56,9 +56,9 @@ DOMAINS = {"ADSL": ("DM", "DS", "EX", "AE", "LB"), "ADRS": ("ADSL", "RS", "TU"),
 COLUMNS = {"LB": ["STUDYID", "DOMAIN", "USUBJID", "LBSEQ", "LBDTC"]}
 # ADRS and ADTTE read the ADSL variables they derive from or copy, and ADTTE the ADRS
 # variables its sources use (a parquet column projection, as arrow offers R users too)
-BDS_FROM_ADSL = ["STUDYID", "USUBJID", "SUBJID", "SITEID", "AGE", "SEX", "RACE", "ARM",
-                 "ACTARM", "TRT01P", "TRT01A", "TRTSDT", "RANDDT", "SAFFL", "ITTFL", "FASFL",
-                 "EFFFL", "DTHDT", "LSTALVDT", "DMDTC"]
+BDS_FROM_ADSL = ["STUDYID", "USUBJID", "SUBJID", "SITEID", "AGE", "SEX", "RACE", "TRT01P",
+                 "TRT01A", "TRTSDT", "RANDDT", "SAFFL", "ITTFL", "FASFL", "EFFFL", "DTHDT",
+                 "LSTALVDT", "DMDTC"]
 ADTTE_FROM_ADRS = ["STUDYID", "USUBJID", "PARAMCD", "AVALC", "ADT", "ANL01FL", "ASEQ"]
 
 
