@@ -112,9 +112,9 @@ def baseline_lesions(pop, spec, voc: dict, streams: Streams) -> Lesions:
     tgt = _place(n_t, voc["organs"], 2, rng, voc["organs"], MAXL)
     n_t = np.bincount(tgt["subj"], minlength=n)
     organs = voc["organs"]
-    nodal = np.array([bool(organs[o]["nodal"]) for o in tgt["TULOC"]]) if len(tgt) else \
-        np.zeros(0, dtype=bool)
-    mri_p = np.array([float(organs[o]["mri"]) for o in tgt["TULOC"]]) if len(tgt) else np.zeros(0)
+    loc = pd.Series(tgt["TULOC"].to_numpy(dtype=object), dtype=object)
+    nodal = loc.map({k: bool(v["nodal"]) for k, v in organs.items()}).to_numpy(dtype=bool)
+    mri_p = loc.map({k: float(v["mri"]) for k, v in organs.items()}).to_numpy(dtype=float)
     m = len(tgt)
     lo, hi = tu.nodal_sa_mm
     sa = uniform_int(rng, lo, hi, m)
