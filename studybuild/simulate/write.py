@@ -173,7 +173,9 @@ def readme(study, spec, reg: dict, rows: dict, n: int, seed: int) -> str:
              "`_truth/` holds what the simulator decided (true progression, best response, death, "
              "TEAE flags, dose changes, injected mess). It is not part of the export: mappers must "
              "not read it.", "",
-             "## Sample size", "", " ".join(spec.sample_size.split()), "",
+             "## Default sample size", "", " ".join(spec.sample_size.split()), "",
+             *[f"- [{k}] {v}" for k, v in spec.references.items() if f"[{k}]" in spec.sample_size],
+             "",
              "## Identifier columns (every form)", "",
              "| column | meaning |", "|---|---|",
              "| `Project` | protocol id (STUDYID) |",
