@@ -142,15 +142,26 @@ def parse_dates(values: pd.Series, formats: tuple[str, ...] | list[str] = ("DD-M
             pd.Series(bad_u[codes], index=values.index, dtype=bool))
 
 
+_DAY_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(T.*)?$")
+_NAT = np.datetime64("NaT", "s")
+
+
+@lru_cache(maxsize=200_000)
+def _day(value: str) -> np.datetime64:
+    m = _DAY_RE.match(value)
+    if m is None:
+        return _NAT
+    try:
+        return np.datetime64(f"{m.group(1)}-{m.group(2)}-{m.group(3)}", "s")
+    except ValueError:
+        return _NAT
+
+
 def to_datetime(iso: pd.Series) -> pd.Series:
     """datetime64[s] for complete ISO dates (date part of datetimes); NaT for partial/missing."""
     codes, uniques = pd.factorize(iso.astype("str"), use_na_sentinel=True)
-    u = pd.Series(uniques, dtype="str")
-    day = u.str.slice(0, 10)
-    full = u.str.fullmatch(r"\d{4}-\d{2}-\d{2}(T.*)?").fillna(False)
-    conv = pd.to_datetime(day.where(full), format="%Y-%m-%d", errors="coerce")
-    arr = np.append(conv.to_numpy(dtype="datetime64[s]"), np.datetime64("NaT", "s"))[codes]
-    return pd.Series(arr, index=iso.index, dtype="datetime64[s]")
+    days = np.array([_day(u) for u in uniques] + [_NAT], dtype="datetime64[s]")
+    return pd.Series(days[codes], index=iso.index, dtype="datetime64[s]")
 
 
 def is_complete(iso: pd.Series) -> pd.Series:

@@ -83,7 +83,7 @@ def read_csv_form(path: Path, *, encoding: str = "utf-8", form: str = "") -> pd.
                          hint="export the form with its header row")
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                            na_filter=False, skipinitialspace=False)
+                            na_values=[""], skipinitialspace=False)
     except pd.errors.ParserError as e:
         m = re.search(r"line (\d+)", str(e))
         raise InputError(f"CSV cannot be parsed: {e}", path=path,
@@ -101,7 +101,8 @@ def read_csv_form(path: Path, *, encoding: str = "utf-8", form: str = "") -> pd.
     out = {}
     for c in cols:
         s = frame[c].astype("str")
-        out[c] = s.where(s.str.strip() != "").astype("str")
+        blank = s.str.isspace()          # a blank-only value is missing, like an empty one
+        out[c] = s.where(~blank.fillna(False)).astype("str") if blank.any() else s
     result = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
     result["_ROW"] = np.arange(1, len(frame) + 1, dtype="int64")
     return result

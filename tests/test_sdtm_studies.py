@@ -13,7 +13,7 @@ from sdtm.build import build_sdtm
 from studybuild.simulate import simulate_study
 
 STUDIES = ["surufatinib-sts", "surufatinib-envafolimab-sts"]
-N = 12
+N = 8
 
 
 @pytest.fixture(scope="module", params=STUDIES)
