@@ -391,6 +391,37 @@ def _death(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], imp: DateImputa
     return adsl
 
 
+def _last_per_subject(frame: pd.DataFrame, dates: np.ndarray, seq: pd.Series | None
+                      ) -> pd.DataFrame:
+    """Each subject's latest date (and the largest sequence number on it): a source of a
+    known-alive date reduced before it is compared across domains (LB has millions of
+    records, the comparison needs one per subject)."""
+    codes, _ = pd.factorize(frame["USUBJID"], use_na_sentinel=True)
+    day = dates.astype("datetime64[D]")
+    t = day.astype("int64").astype("float64")
+    t[np.isnat(day)] = np.nan
+    s = pd.to_numeric(seq, errors="coerce").to_numpy(dtype="float64") if seq is not None \
+        else np.zeros(len(frame))
+    ok = (codes >= 0) & ~np.isnan(t)
+    if not ok.any():
+        return pd.DataFrame({k: pd.Series([], dtype="str") for k in KEYS}).assign(
+            _DT=pd.Series([], dtype="datetime64[s]"), _SEQ=np.zeros(0))
+    c, tt, ss = codes[ok], t[ok], np.nan_to_num(s[ok], nan=-np.inf)
+    r = np.flatnonzero(ok)
+    m = int(c.max()) + 1
+    best_t = np.full(m, -np.inf)
+    np.maximum.at(best_t, c, tt)                     # latest date per subject
+    on = tt == best_t[c]
+    best_s = np.full(m, -np.inf)
+    np.maximum.at(best_s, c[on], ss[on])             # largest sequence number on it
+    on &= ss == best_s[c]
+    last = np.full(m, -1, dtype=np.int64)
+    np.maximum.at(last, c[on], r[on])                # the last such record
+    rows = last[last >= 0]
+    out = frame.iloc[rows][KEYS].reset_index(drop=True)
+    return out.assign(_DT=dates[rows].astype("datetime64[s]"), _SEQ=best_s[last >= 0])
+
+
 def _alive_sources(sdtm: Mapping[str, pd.DataFrame], mode: str
                    ) -> tuple[list[DateSource], dict[str, pd.DataFrame]]:
     imp = DateImputation(highest="M", date="first")
@@ -399,11 +430,9 @@ def _alive_sources(sdtm: Mapping[str, pd.DataFrame], mode: str
 
     def add(name: str, frame: pd.DataFrame, col: str, seq: str | None) -> None:
         key = f"{name}.{col}"
-        d = frame[KEYS].assign(_DT=convert_dtc_to_dt(frame[col], imp).to_numpy())
-        if seq and seq in frame.columns:
-            d["_SEQ"] = pd.to_numeric(frame[seq], errors="coerce").to_numpy(dtype="float64")
-        data[key] = d
-        srcs.append(DateSource(key, "_DT", seq="_SEQ" if "_SEQ" in d.columns else None,
+        data[key] = _last_per_subject(frame, convert_dtc_to_dt(frame[col], imp).to_numpy(),
+                                      frame[seq] if seq and seq in frame.columns else None)
+        srcs.append(DateSource(key, "_DT", seq="_SEQ",
                                set_values_to={"LALVDOM": name, "LALVVAR": col}))
 
     if mode == "admiral":
@@ -529,13 +558,24 @@ def _extra_var(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], var: str, s
         sub = src[m]
         vals = sub[KEYS].assign(_V=sub[col].to_numpy())
     vals = vals.drop_duplicates(subset=KEYS, keep="first")
+    if not len(vals):
+        findings.add("ADAM-ADSL-EXTRA", "notice", f"{var}: no {spec.domain} record "
+                     + (f"with QNAM {spec.qnam}" if spec.qnam else "matches"),
+                     dataset="ADSL", variable=var)
     out = derive_vars_merged(adsl, dataset_add=vals, by_vars=KEYS, new_vars={var: "_V"})
-    if spec.numeric:
+    if spec.date:
+        out[var] = convert_dtc_to_dt(out[var].astype("str"), DateImputation(highest="M"))
+    elif spec.numeric:
         out[var] = pd.to_numeric(out[var], errors="coerce").astype("float64")
     else:
         out[var] = out[var].astype("str")
+    attrs = dict(out.attrs)
     if spec.label:
-        out.attrs.setdefault("labels", {})[var] = spec.label
+        attrs["labels"] = {**attrs.get("labels", {}), var: spec.label}
+    src = f"{spec.domain}.QVAL where QNAM = '{spec.qnam}'" if spec.qnam else \
+        f"{spec.domain}.{spec.value}"
+    attrs["sources"] = {**attrs.get("sources", {}), var: src}
+    out.attrs = attrs
     return out
 
 

@@ -222,9 +222,13 @@ def adam_metadata(datasets: Mapping[str, pd.DataFrame], sdtm_columns: Mapping[st
         src = SOURCES.get(name, "")
         vars_ = []
         attrs = df.attrs.get("labels", {}) if isinstance(df.attrs.get("labels"), dict) else {}
+        srcs = df.attrs.get("sources", {}) if isinstance(df.attrs.get("sources"), dict) else {}
         for col in df.columns:
             label = attrs.get(col) or _label(name, col)
-            if name != "ADSL" and col in adsl_cols and col not in ("STUDYID", "USUBJID") \
+            if col in srcs:
+                origin, source = "Predecessor", srcs[col]
+                method = f"{srcs[col]} (first record of the subject)"
+            elif name != "ADSL" and col in adsl_cols and col not in ("STUDYID", "USUBJID") \
                     and col not in METHODS:
                 origin, source, method = "Predecessor", f"ADSL.{col}", ""
             elif src and col in sdtm_columns.get(src, set()) and col not in METHODS:

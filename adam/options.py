@@ -71,6 +71,7 @@ class SuppVar(_M):
     value: str | None = None             # for other domains: the column holding the value
     label: str = ""
     numeric: bool = False
+    date: bool = False                   # an ISO 8601 value: becomes a date (partial: 1st)
 
 
 class AdslOptions(_M):
