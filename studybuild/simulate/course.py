@@ -166,12 +166,14 @@ def adverse_events(study, spec, voc, pop, course: Course, last0: np.ndarray, cut
     parts = [ae, pre]
     # worsening: the same event first recorded one grade lower
     rng = streams("ae_worsening")
-    w = (rng.random(len(ae)) < sf.worsening) & (ae["grade"].to_numpy() >= 2)
-    mid = np.floor(ae["start"].to_numpy() + rng.random(len(ae)) * (ae["end"] - ae["start"]).to_numpy() * 0.5)
+    st_, en_ = ae["start"].to_numpy(), ae["end"].to_numpy()
+    w = (rng.random(len(ae)) < sf.worsening) & (ae["grade"].to_numpy() >= 2) & (en_ > st_)
+    # the higher grade starts on day `mid` (after the first day, not after the end)
+    mid = np.minimum(st_ + 1 + np.floor(rng.random(len(ae)) * (en_ - st_) * 0.5), en_)
     if w.any():
         low = ae[w].copy()
         low["grade"] = low["grade"] - 1
-        low["end"] = np.maximum(mid[w] - 1, low["start"].to_numpy())
+        low["end"] = mid[w] - 1
         low["kind"] = "before_worse"
         ae.loc[w, "start"] = low["end"].to_numpy() + 1
         ae.loc[w, "kind"] = "worsened"

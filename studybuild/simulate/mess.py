@@ -39,17 +39,19 @@ class MessLog:
             v = np.asarray(v, dtype=object)
             return v if len(v) == k and len(v) != len(mask) else v[idx]
 
-        part = pd.DataFrame({"form": form, "_subj": df["_subj"].to_numpy()[idx],
-                             "FolderName": df["FolderName"].to_numpy()[idx],
-                             "InstanceName": df["InstanceName"].to_numpy()[idx],
-                             "RecordPosition": df["RecordPosition"].to_numpy()[idx],
-                             "field": field, "kind": kind, "clean": pick(clean), "written": pick(written)})
-        self.parts.append(part[self.COLUMNS])
+        part = {"form": np.full(k, form, dtype=object), "_subj": df["_subj"].to_numpy()[idx],
+                "FolderName": df["FolderName"].to_numpy()[idx],
+                "InstanceName": df["InstanceName"].to_numpy()[idx],
+                "RecordPosition": df["RecordPosition"].to_numpy()[idx],
+                "field": np.full(k, field, dtype=object), "kind": np.full(k, kind, dtype=object),
+                "clean": np.broadcast_to(np.asarray(pick(clean), dtype=object), (k,)),
+                "written": np.broadcast_to(np.asarray(pick(written), dtype=object), (k,))}
+        self.parts.append(part)
 
     def frame(self) -> pd.DataFrame:
         if not self.parts:
             return pd.DataFrame(columns=self.COLUMNS)
-        return pd.concat(self.parts, ignore_index=True)
+        return pd.DataFrame({c: np.concatenate([p[c] for p in self.parts]) for c in self.COLUMNS})
 
 
 def format_dates(df: pd.DataFrame, form_key: str, form, mess, streams: Streams, log: MessLog) -> None:
