@@ -337,9 +337,9 @@ def test_same_seed_same_bytes_different_seed_differs(tmp_path: Path):
     def files(p: Path) -> dict[str, bytes]:
         return {str(f.relative_to(p)): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()}
 
-    simulate_study(COMBO, tmp_path / "a", subjects=30, seed=5)
-    simulate_study(COMBO, tmp_path / "b", subjects=30, seed=5)
-    simulate_study(COMBO, tmp_path / "c", subjects=30, seed=6)
+    simulate_study(COMBO, tmp_path / "a", subjects=12, seed=5)
+    simulate_study(COMBO, tmp_path / "b", subjects=12, seed=5)
+    simulate_study(COMBO, tmp_path / "c", subjects=12, seed=6)
     a, b, c = files(tmp_path / "a"), files(tmp_path / "b"), files(tmp_path / "c")
     assert a == b
     assert a.keys() == c.keys() and a["dm.csv"] != c["dm.csv"] and a["rs.csv"] != c["rs.csv"]
@@ -392,10 +392,15 @@ def test_simon_two_stage_matches_simon_1989():
 
     # Simon (1989) table 1: p0 0.10, p1 0.25, alpha 0.05, beta 0.20:
     # optimal 2/18, 7/43 (EN0 24.7, PET0 0.73); minimax 2/22, 7/40 (EN0 28.8, PET0 0.62)
-    d = simon_two_stage(0.10, 0.25, alpha=0.05, beta=0.20, n_max=43)
+    d = simon_two_stage(0.10, 0.25, alpha=0.05, beta=0.20, n_max=60)
     o, m = d["optimal"], d["minimax"]
     assert (o.r1, o.n1, o.r, o.n) == (2, 18, 7, 43)
     assert round(o.en0, 1) == 24.7 and round(o.pet0, 2) == 0.73
     assert (m.r1, m.n1, m.r, m.n) == (2, 22, 7, 40)
     assert round(m.en0, 1) == 28.8 and round(m.pet0, 2) == 0.62
     assert o.alpha <= 0.05 and o.power >= 0.80
+    # and p0 0.05, p1 0.20: optimal 0/10, 3/29 (EN0 17.6, PET0 0.60); minimax 0/13, 3/27 (19.8, 0.51)
+    d = simon_two_stage(0.05, 0.20, alpha=0.05, beta=0.20, n_max=60)
+    o, m = d["optimal"], d["minimax"]
+    assert (o.r1, o.n1, o.r, o.n, round(o.en0, 1), round(o.pet0, 2)) == (0, 10, 3, 29, 17.6, 0.60)
+    assert (m.r1, m.n1, m.r, m.n, round(m.en0, 1), round(m.pet0, 2)) == (0, 13, 3, 27, 19.8, 0.51)

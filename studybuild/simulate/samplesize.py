@@ -28,19 +28,23 @@ class SimonDesign:
     pet0: float             # probability of early termination under H0
 
 
-def _reject_prob(n1: int, n: int, p: float) -> np.ndarray:
-    """P(X1 > r1 and X1 + X2 > r | p) for every r1 in 0..n1 and r in 0..n (rows r1, cols r)."""
+def _tables(p: float, n_max: int) -> tuple[list, list]:
+    """Binomial pmf and survival P(X > k) for every size 0..n_max (k from -1 to size)."""
     from scipy.stats import binom
 
+    pmf = [binom.pmf(np.arange(m + 1), m, p) for m in range(n_max + 1)]
+    sf = [binom.sf(np.arange(-1, m + 1), m, p) for m in range(n_max + 1)]
+    return pmf, sf
+
+
+def _reject_prob(n1: int, n: int, pmf: list, sf: list) -> np.ndarray:
+    """P(X1 > r1 and X1 + X2 > r) for every r1 in 0..n1 and r in 0..n (rows r1, cols r)."""
     n2 = n - n1
     x1 = np.arange(n1 + 1)
-    pmf1 = binom.pmf(x1, n1, p)
     r = np.arange(n + 1)
-    # P(X2 > r - x1) for each x1 (rows) and r (cols)
-    sf2 = binom.sf(r[None, :] - x1[:, None], n2, p)
-    m = pmf1[:, None] * sf2
-    # sum over x1 > r1: reverse cumulative sum, shifted by one
-    tail = np.cumsum(m[::-1], axis=0)[::-1]
+    k = np.clip(r[None, :] - x1[:, None], -1, n2)         # P(X2 > k), k = -1 means certain
+    m = pmf[n1][:, None] * sf[n2][k + 1]
+    tail = np.cumsum(m[::-1], axis=0)[::-1]                 # sum over x1 > r1
     out = np.zeros((n1 + 1, n + 1))
     out[:-1] = tail[1:]
     return out
@@ -49,19 +53,19 @@ def _reject_prob(n1: int, n: int, p: float) -> np.ndarray:
 def simon_two_stage(p0: float, p1: float, *, alpha: float = 0.05, beta: float = 0.20,
                     n_max: int = 80) -> dict[str, SimonDesign]:
     """Optimal (smallest expected size under H0) and minimax (smallest maximum size) designs."""
-    from scipy.stats import binom
-
+    pmf0, sf0 = _tables(p0, n_max)
+    pmf1, sf1 = _tables(p1, n_max)
     best: dict[str, tuple] = {}
     for n in range(2, n_max + 1):
         for n1 in range(1, n):
-            a = _reject_prob(n1, n, p0)
-            b = _reject_prob(n1, n, p1)
+            a = _reject_prob(n1, n, pmf0, sf0)
+            b = _reject_prob(n1, n, pmf1, sf1)
             r1 = np.arange(n1 + 1)[:, None]
             r = np.arange(n + 1)[None, :]
             ok = (a <= alpha) & (b >= 1 - beta) & (r >= r1) & (r1 < n1)
             if not ok.any():
                 continue
-            pet0 = binom.cdf(np.arange(n1 + 1), n1, p0)
+            pet0 = np.cumsum(pmf0[n1])
             en0 = n1 + (1 - pet0) * (n - n1)
             i, j = np.nonzero(ok)
             k = np.argmin(en0[i])
