@@ -165,7 +165,12 @@ def test_no_dose_after_death_and_progression_ends_treatment(raw: Path):
     # eot says why: PD subjects stopped for PD (or died / stopped for another reason first)
     eot = read(raw, "eot")
     eot = eot[eot["EOTTRT"].str.lower() == "surufatinib"].set_index("Subject")
-    assert (full_date(eot["DSSTDAT"]) == last.reindex(eot.index)).all()
+    died = eot["DSDECOD"].str.lower() == "death"
+    assert (full_date(eot.loc[~died, "DSSTDAT"]) == last.reindex(eot.index[~died])).all()
+    # stopped by death: dated on the (full) death date, after the last dose
+    dd = dth.reindex(eot.index[died]).dropna()
+    assert (full_date(eot.loc[dd.index, "DSSTDAT"]) == dd).all()
+    assert ((dd - last.reindex(dd.index)).dt.days >= 1).all()
     ongoing = ex.groupby("Subject")["EXONGO"].apply(lambda s: (s.str.upper().str[0] == "Y").any())
     assert set(eot.index) == set(ongoing[~ongoing].index)
 

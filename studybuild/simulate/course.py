@@ -85,16 +85,18 @@ def treatment_stop(pop, spec, course: Course, pd_inv: np.ndarray, cutoff: float,
     d0, d1 = spec.disposition.decision_days_after_pd
     dec = uniform_int(rng, d0, d1, n)
     before_death = uniform_int(rng, 1, 5, n)
+    # death and withdrawal stop treatment only if the EDC knows of them by the cut-off
+    death_known = (course.death_latent <= cutoff) & (course.death_latent < course.withdrawal)
     cand = np.stack([
         np.where(np.isnan(pd_inv), np.inf, pd_inv + dec),
-        course.death_latent - before_death,
-        course.withdrawal - 1,
+        np.where(death_known, course.death_latent - before_death, np.inf),
+        np.where(course.withdrawal <= cutoff, course.withdrawal - 1, np.inf),
         course.physician,
         np.full(n, np.inf),                      # adverse events come later
         np.full(n, cutoff)], axis=1)
     # a stop after death is impossible: clamp every candidate below the death day
     cand = np.minimum(cand, course.death_latent[:, None] - 1)
-    cand[:, R_DEATH] = course.death_latent - before_death
+    cand[:, R_DEATH] = np.where(death_known, course.death_latent - before_death, np.inf)
     reason = np.argmin(cand, axis=1)
     last = np.maximum(cand[np.arange(n), reason], F)
     return last, reason

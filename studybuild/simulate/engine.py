@@ -443,8 +443,10 @@ def _end_forms(st: State) -> dict[str, pd.DataFrame]:
         for reason, opts in texts.items():
             m = (w == reason) & fill
             term[m] = take(opts, np.floor(u[m] * len(opts)).astype(np.int64))
+        # the date of discontinuation: the last dose, or the death when the subject died
+        when = np.where((w == "Death") & ~np.isnan(co.death[k]), co.death[k], end[k])
         parts.append(frame(k, RANK_EOT, end[k], eot_name, eot_name, i + 1, eot_num,
-                           EOTTRT=d.display, DSSTDAT=end[k], DSDECOD=w, DSTERM=term))
+                           EOTTRT=d.display, DSSTDAT=when, DSDECOD=w, DSTERM=term))
     out["eot"] = pd.concat(parts, ignore_index=True)
     k = np.flatnonzero(~np.isnan(co.eos))
     why = co.eos_reason[k]

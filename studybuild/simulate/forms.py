@@ -188,7 +188,7 @@ def registry(drugs: dict, combo_codes: list[str]) -> dict[str, Form]:
             F("CMONGO", "ongoing at last contact", YN)), log=True),
         "eot": Form("eot.csv", "End of Treatment", "End of Treatment", "one study drug that has stopped", (
             F("EOTTRT", "the drug this row is about", "coded"),
-            F("DSSTDAT", "date of the last dose of that drug", "date"),
+            F("DSSTDAT", "date the drug was stopped: its last dose, or the death date when the reason is Death", "date"),
             F("DSDECOD", "primary reason the drug stopped", "coded"),
             F("DSTERM", "specification / detail", "free"))),
         "eos": Form("eos.csv", "End of Study", "End of Study", "one subject who has left the study", (
