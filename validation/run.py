@@ -190,6 +190,11 @@ def validate(frames: Mapping[str, pd.DataFrame], *, metadata: StudyMetadata | No
     unknown = wanted - set(reg)
     if unknown:
         raise UsageError(f"unknown rule ids: {', '.join(sorted(unknown))}")
+    base_file = None
+    if baseline is not None:          # read it first: a bad baseline fails before any work
+        from validation import baseline as bl
+
+        base_file = bl.load(Path(baseline))
     findings = Findings()
     findings.extend(_extra)
     kind = detect_kind(frames)
@@ -237,30 +242,27 @@ def validate(frames: Mapping[str, pd.DataFrame], *, metadata: StudyMetadata | No
     if run_suites and suite_rules:
         ctxs = suitemod.contexts(frames, [metadata] if metadata is not None else [])
         suites = {n: suitemod.build_suite(c) for n, c in sorted(ctxs.items())}
-        from validation.gx_run import run_suite
+        from validation.gx_run import run_study
 
-        for name, suite in suites.items():
-            frame = frames[name]
-            sub = dict(suite, suites={
-                k: dict(v, expectations=[e for e in v["expectations"]
-                                         if e["meta"]["rule"] in suite_rules or
-                                         e["meta"].get("also") in suite_rules])
-                for k, v in suite["suites"].items()})
+        selected = {n: dict(sb, expectations=[e for e in sb["expectations"]
+                                              if e["meta"]["rule"] in suite_rules or
+                                              e["meta"].get("also") in suite_rules])
+                    for n, sb in suites.items()}
+        key_fns = {n: _keys_fn(n, frames[n], ctxs[n].meta.keys) for n in frames}
 
-            def emit(meta: Mapping, *, row, value, keys, variable: str = "", note: str = "",
-                     severity: str | None = None, _name=name) -> None:
-                if meta["rule"] not in suite_rules:
-                    return
-                msg = meta["message"] + (f" ({note})" if note else "")
-                add(meta["rule"], msg, severity=severity or meta["severity"], dataset=_name,
-                    variable=variable or meta.get("variable", ""), row=row, keys=keys,
-                    value=value)
+        def emit(meta: Mapping, *, dataset: str, row, value, keys, variable: str = "",
+                 message: str = "", note: str = "", severity: str | None = None) -> None:
+            if meta["rule"] not in suite_rules:
+                return
+            msg = (message or meta["message"]) + (f" ({note})" if note else "")
+            add(meta["rule"], msg, severity=severity or meta["severity"], dataset=dataset,
+                variable=variable or meta.get("variable", ""), row=row, keys=keys,
+                value=value)
 
-            try:
-                run_suite(sub, frame, emit, _keys_fn(name, frame, ctxs[name].meta.keys))
-            except Exception as e:  # noqa: BLE001 - foreign data must never crash a run
-                add("SB0900", f"expectation suite could not run: {type(e).__name__}: {e}",
-                    dataset=name)
+        try:
+            run_study(selected, frames, emit, lambda n, rows: key_fns[n](rows))
+        except Exception as e:  # noqa: BLE001 - foreign data must never crash a run
+            add("SB0900", f"expectation suites could not run: {type(e).__name__}: {e}")
 
     # 3. cross-dataset rules ---------------------------------------------------------------
     data = StudyData(frames, labels=all_labels, dataset_labels=ds_labels,
@@ -288,12 +290,9 @@ def validate(frames: Mapping[str, pd.DataFrame], *, metadata: StudyMetadata | No
 
     # 4. baseline ----------------------------------------------------------------------------
     base_result = None
-    if baseline is not None:
-        from validation import baseline as bl
-
-        base = bl.load(Path(baseline))
-        findings, base_result = bl.apply(findings, base, Path(baseline))
-        for i, e in bl.unused_entries(base, base_result):
+    if base_file is not None:
+        findings, base_result = bl.apply(findings, base_file, Path(baseline))
+        for i, e in bl.unused_entries(base_file, base_result):
             findings.add("SB0902", "notice", f"baseline entry {i} (rule {e.rule}) matched no "
                          "finding; remove it if the problem is fixed", dataset=e.dataset or "",
                          variable=e.variable or "", source=str(baseline))

@@ -2,27 +2,29 @@
 
 A suite is data, generated here without importing great-expectations, saved by
 ``studybuild validate --report DIR`` as ``DIR/suites/<dataset>.json`` for review, and run by
-:mod:`validation.gx_run`. It holds great-expectations 1.x expectations (``type``, ``kwargs``,
-``meta``) for four frames built from the dataset:
+:mod:`validation.gx_run`. It lists great-expectations 1.x expectations (``type``,
+``kwargs``, ``meta``) on two frames that the runner builds for the whole study, stacking the
+datasets, plus the facts it needs to build them (``frames``):
 
-``records``   the dataset itself: variables present (one expectation for the Req set, one for
-              the Exp set), natural keys unique, --SEQ unique within USUBJID, value-level
-              codelists (``row_condition``);
-``values``    every non-missing character value stacked long (``row``, ``variable``,
-              ``value``), with derived columns that hold the value only for the variables a
-              check concerns (``dtc``, ``dur``, ``country``, ``ct_error``, ``ct_warning``;
-              missing elsewhere, and GX skips missing values) - so each check is one
-              expectation for the whole dataset instead of one per variable;
-``required``  the Req variables stacked long, missing values kept (never null);
-``types``     one row per variable: IG/spec type and the column's kind (Num numeric, Char
-              text).
+``values``    one row per character value (``dataset``, ``row``, ``variable``, ``value``)
+              and per required cell; derived columns hold a value only where a check
+              concerns it (``dtc``, ``dur``, ``country``; ``ct_error``/``ct_warning`` hold
+              ``DATASET|VARIABLE=value`` for variables with a codelist, ``vlm_*``
+              ``DATASET|Vn=value`` for value-level codelists whose condition the record
+              meets; ``req_value`` is ``present``/``missing`` for required variables) and are
+              missing elsewhere, which GX skips;
+``records``   one row per required/expected variable (``req_present``/``exp_present``), per
+              variable with a known type (``type_check`` = ``Num:num``, ``Char:text``, ...),
+              and per record (``key_error``/``key_warning``, ``seq_key``: the natural keys
+              and USUBJID + --SEQ joined, with the dataset name, for uniqueness).
 
-The ``frames`` section of the suite says which variables feed each derived column and the
-terms of each codelist; the regexes in the expectations are made from it. Each
-expectation's ``meta`` names the studybuild rule, its severity and message and a ``sb_id``
-unique within the suite (great-expectations merges identical expectations silently and
-returns results in its own order, so results are mapped back through ``sb_id``). Stacking
-keeps great-expectations' fixed cost per expectation (tens of milliseconds) from dominating.
+So a study takes one GX run for ``records`` and one per ~1.5 million values, whatever its
+number of datasets and variables (GX's fixed cost per expectation is tens of
+milliseconds). Each expectation's ``meta`` names the studybuild rule, its severity and
+message and a ``sb_id`` unique within the suite; the runner merges the datasets'
+expectations on the same column (codelist regexes joined) and maps results back through the
+``dataset`` and ``variable`` columns (GX merges identical expectations silently and returns
+results in its own order).
 
 What a suite checks (rule ids in ``docs/rules.md``):
 
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Iterable, Mapping
 
 from studybuild import standards
@@ -128,6 +131,28 @@ def ig_variable(dataset: str, name: str) -> standards.Variable | None:
         return None
 
 
+@cache
+def _generic_types() -> tuple[dict[str, str], dict[str, str]]:
+    """Types of SDTMIG variables by exact name and by --suffix, across all domains (for
+    variables a domain does not define, e.g. VISITNUM in DS, or custom domains' XYSEQ)."""
+    exact: dict[str, set] = {}
+    suffix: dict[str, set] = {}
+    for ds in standards.sdtmig().datasets.values():
+        for v in ds:
+            exact.setdefault(v.name, set()).add(v.type)
+            if v.name.startswith(ds.name[:2]) and len(v.name) > 2:
+                suffix.setdefault(v.name[2:], set()).add(v.type)
+    one = lambda d: {k: next(iter(t)) for k, t in d.items() if len(t) == 1}  # noqa: E731
+    return one(exact), one(suffix)
+
+
+def generic_type(dataset: str, name: str) -> str | None:
+    if dataset.upper().startswith("AD"):
+        return None
+    exact, suffix = _generic_types()
+    return exact.get(name) or suffix.get(name[2:]) if len(name) > 2 else exact.get(name)
+
+
 def _codelist(code: str):
     for fn in (standards.ct, standards.adam_ct):
         try:
@@ -206,35 +231,40 @@ def _is_duration_var(name: str, igvar: standards.Variable | None) -> bool:
 class _Builder:
     def __init__(self, ctx: DatasetContext):
         self.ctx = ctx
-        self.suites: dict[str, list[dict]] = {"records": [], "values": [], "required": [],
-                                              "types": []}
+        self.items: list[dict] = []
         self._seen: set[str] = set()
-        self._n = 0
 
     def add(self, frame: str, etype: str, kwargs: dict, *, rule: str, severity: str,
-            variable: str = "", message: str, **extra: Any) -> None:
+            message: str, variable: str = "", **extra: Any) -> None:
         key = repr((frame, etype, sorted(kwargs.items())))
         if key in self._seen:          # GX would merge it silently; keep the first
             return
         self._seen.add(key)
-        self._n += 1
-        meta = {"sb_id": f"{self.ctx.name}.{self._n:04d}", "rule": rule, "severity": severity,
-                "dataset": self.ctx.name, "variable": variable, "message": message}
+        meta = {"sb_id": f"{self.ctx.name}.{len(self.items) + 1:04d}", "rule": rule,
+                "severity": severity, "dataset": self.ctx.name, "variable": variable,
+                "message": message}
         meta.update({k: v for k, v in extra.items() if v not in (None, "")})
-        self.suites[frame].append({"type": etype, "kwargs": kwargs, "meta": meta})
+        self.items.append({"frame": frame, "type": etype, "kwargs": kwargs, "meta": meta})
 
 
-def _ct_regex(entries: Mapping[str, dict]) -> str:
-    """One regex over ``VARIABLE=value`` for several variables' codelists."""
+def _ct_regex(dataset: str, entries: Mapping[str, dict]) -> str:
+    """One regex over ``DATASET|KEY=value`` for several variables' (or conditions')
+    codelists."""
     alts = []
-    for var, e in sorted(entries.items()):
+    for key, e in sorted(entries.items()):
         terms = ([NUMBER] if e.get("numbers") else []) + [re.escape(t) for t in e["terms"]]
-        alts.append(re.escape(var) + "=(?:" + "|".join(terms) + ")")
+        alts.append(re.escape(f"{dataset}|{key}=") + "(?:" + "|".join(terms) + ")")
     return "^(?:" + "|".join(alts) + ")$"
 
 
+PRESENT_REGEX = r"^present$"
+TYPES_REGEX = r"^(?:Num:(?:num|empty)|Char:(?:text|empty))$|^Num:date:ADaM$"
+
+
 def build_suite(ctx: DatasetContext) -> dict:
-    """The expectation suite (GX JSON form, four frames) for one dataset."""
+    """The expectation suite for one dataset: the checks, as GX expectations on the study's
+    stacked ``values`` and ``records`` frames (see the module docstring), and the facts the
+    runner needs to build those frames."""
     b = _Builder(ctx)
     name = ctx.name
     adam = name.startswith("AD")
@@ -247,30 +277,13 @@ def build_suite(ctx: DatasetContext) -> dict:
         if v.core == "Exp" and v.name not in exp and v.name not in req:
             exp.append(v.name)
     exp = [v for v in exp if v not in req]
-
-    # records: presence, keys
-    if req:
-        b.add("records", "expect_table_columns_to_match_set",
-              {"column_set": req, "exact_match": False}, rule="SB0001", severity="error",
-              message="required variable {variable} is missing")
-    if exp:
-        b.add("records", "expect_table_columns_to_match_set",
-              {"column_set": exp, "exact_match": False}, rule="SB0003", severity="warning",
-              message="expected variable {variable} is missing")
     keys = [k for k in ctx.meta.keys if k in colset]
-    if len(keys) >= 2:
-        strict = ctx.from_spec or name in ("DM", "ADSL", "TS", "TA", "TE", "TV", "TI")
-        b.add("records", "expect_compound_columns_to_be_unique", {"column_list": keys},
-              rule="SB0010", severity="error" if strict else "warning",
-              variable=",".join(keys),
-              message=f"records are not unique on the natural keys {', '.join(keys)}")
+    keys = keys if len(keys) >= 2 else []
+    strict = ctx.from_spec or name in ("DM", "ADSL", "TS", "TA", "TE", "TV", "TI")
     seq = "ASEQ" if adam else f"{name[:2]}SEQ"
-    if "USUBJID" in colset and seq in colset:
-        b.add("records", "expect_compound_columns_to_be_unique",
-              {"column_list": ["USUBJID", seq]}, rule="SB0011", severity="error",
-              variable=seq, message=f"{seq} is not unique within USUBJID")
+    seq_keys = ["USUBJID", seq] if "USUBJID" in colset and seq in colset else []
 
-    # per-variable facts -> frames
+    # per-variable facts
     types: dict[str, str] = {}
     chars: list[str] = []
     dtc, dur, country = [], [], []
@@ -278,7 +291,12 @@ def build_suite(ctx: DatasetContext) -> dict:
     for c in cols:
         var = ctx.meta.variable(c)
         igvar = ig_variable(name, c)
-        vtype = var.type if var is not None else (igvar.type if igvar is not None else None)
+        if igvar is not None:
+            vtype = igvar.type if not ctx.from_spec or var is None else var.type
+        elif ctx.from_spec and var is not None:
+            vtype = var.type
+        else:   # not in this dataset's IG table: the type it has elsewhere in the IG, if any
+            vtype = generic_type(name, c)
         if vtype is not None:
             types[c] = vtype
         if vtype == "Num":
@@ -301,17 +319,53 @@ def build_suite(ctx: DatasetContext) -> dict:
         elif _is_duration_var(c, igvar):
             dur.append(c)
 
-    allowed = ["Num:num", "Num:empty", "Char:text", "Char:empty"] + \
-        (["Num:date"] if adam else [])
+    # value-level codelists (e.g. TSVAL where TSPARMCD = 'TPHASE'): each condition gets an id
+    vlm: dict[str, dict[str, dict]] = {"vlm_error": {}, "vlm_warning": {}}
+    for vl in ctx.value_level:
+        if vl.dataset.upper() != name or not vl.codelist or vl.variable not in colset:
+            continue
+        if any(w not in colset for w, _ in vl.where):
+            continue
+        vs = _value_set(VariableMeta(name=vl.variable, label=vl.label, type=vl.type,
+                                     codelist=vl.codelist), None, ctx.codelists)
+        if vs is None:
+            continue
+        values, extensible, label = vs
+        vid = f"V{sum(len(v) for v in vlm.values()) + 1}"
+        vlm["vlm_warning" if extensible else "vlm_error"][vid] = {
+            "variable": vl.variable, "where": [list(w) for w in vl.where], "codelist": label,
+            "extensible": extensible, "terms": values,
+            "condition": " and ".join(f"{w} = {v!r}" for w, v in vl.where)}
+
+    present_req = [v for v in req if v in colset]
+    # records frame: presence, types, keys
+    if req:
+        b.add("records", "expect_column_values_to_match_regex",
+              {"column": "req_present", "regex": PRESENT_REGEX}, rule="SB0001",
+              severity="error", message="required variable {variable} is missing")
+    if exp:
+        b.add("records", "expect_column_values_to_match_regex",
+              {"column": "exp_present", "regex": PRESENT_REGEX}, rule="SB0003",
+              severity="warning", message="expected variable {variable} is missing")
     if types:
-        b.add("types", "expect_column_values_to_be_in_set",
-              {"column": "check", "value_set": allowed}, rule="SB0004", severity="error",
+        b.add("records", "expect_column_values_to_match_regex",
+              {"column": "type_check", "regex": TYPES_REGEX}, rule="SB0004", severity="error",
               message="{variable} has the wrong type for the "
                       f"{'ADaMIG' if adam else 'SDTMIG'}")
-    present_req = [v for v in req if v in colset]
+    if keys:
+        sev = "error" if strict else "warning"
+        b.add("records", "expect_column_values_to_be_unique", {"column": f"key_{sev}"},
+              rule="SB0010", severity=sev, variable=",".join(keys),
+              message=f"records are not unique on the natural keys {', '.join(keys)}")
+    if seq_keys:
+        b.add("records", "expect_column_values_to_be_unique", {"column": "seq_key"},
+              rule="SB0011", severity="error", variable=seq,
+              message=f"{seq} is not unique within USUBJID")
+    # values frame: every character value, plus required cells
     if present_req:
-        b.add("required", "expect_column_values_to_not_be_null", {"column": "value"},
-              rule="SB0002", severity="error", message="required variable {variable} is null")
+        b.add("values", "expect_column_values_to_match_regex",
+              {"column": "req_value", "regex": PRESENT_REGEX}, rule="SB0002",
+              severity="error", message="required variable {variable} is null")
     if chars:
         b.add("values", "expect_column_values_to_match_regex",
               {"column": "value", "regex": ASCII_200_REGEX}, rule="SB0012",
@@ -330,43 +384,28 @@ def build_suite(ctx: DatasetContext) -> dict:
               {"column": "country", "regex": terms_regex(sorted(standards.countries()))},
               rule="SB0007", severity="error",
               message="{variable} is not an ISO 3166-1 alpha-3 country code")
-    for frame_col, rule, sev in (("ct_error", "SB0005", "error"),
-                                 ("ct_warning", "SB0006", "warning")):
-        if ct[frame_col]:
+    for col, rule, sev, plan in (("ct_error", "SB0005", "error", ct["ct_error"]),
+                                 ("ct_warning", "SB0006", "warning", ct["ct_warning"]),
+                                 ("vlm_error", "SB0005", "error", vlm["vlm_error"]),
+                                 ("vlm_warning", "SB0006", "warning", vlm["vlm_warning"])):
+        if plan:
             b.add("values", "expect_column_values_to_match_regex",
-                  {"column": frame_col, "regex": _ct_regex(ct[frame_col])}, rule=rule,
-                  severity=sev, message="{variable} value is not in "
-                  + ("extensible " if sev == "warning" else "") + "codelist {codelist}")
+                  {"column": col, "regex": _ct_regex(name, plan)}, rule=rule, severity=sev,
+                  message="{variable} value is not in "
+                  + ("extensible " if sev == "warning" else "") + "codelist {codelist}"
+                  + (" (where {condition})" if col.startswith("vlm") else ""))
 
-    # value-level codelists (e.g. TSVAL where TSPARMCD = 'TPHASE'): on the records frame
-    for vl in ctx.value_level:
-        if vl.dataset.upper() != name or not vl.codelist or vl.variable not in colset:
-            continue
-        if any(w not in colset for w, _ in vl.where):
-            continue
-        vs = _value_set(VariableMeta(name=vl.variable, label=vl.label, type=vl.type,
-                                     codelist=vl.codelist), None, ctx.codelists)
-        if vs is None:
-            continue
-        values, extensible, label = vs
-        cond = " and ".join(f"`{w}` == {val!r}" for w, val in vl.where)
-        b.add("records", "expect_column_values_to_match_regex",
-              {"column": vl.variable, "regex": terms_regex(values), "row_condition": cond,
-               "condition_parser": "pandas"},
-              rule="SB0006" if extensible else "SB0005",
-              severity="warning" if extensible else "error", variable=vl.variable,
-              message=f"{vl.variable} value is not in {'extensible ' if extensible else ''}"
-                      f"codelist {label} (where {cond.replace('`', '')})", codelist=label)
-
-    frames = {
-        "values": {"columns": chars, "dtc": dtc, "dur": dur, "country": country,
-                   "ct_error": ct["ct_error"], "ct_warning": ct["ct_warning"]},
-        "required": {"columns": present_req},
-        "types": {"variables": types, "allowed": allowed},
+    plan = {
+        "values": {"columns": chars, "required": present_req, "dtc": dtc, "dur": dur,
+                   "country": country, "ct_error": ct["ct_error"],
+                   "ct_warning": ct["ct_warning"], "vlm_error": vlm["vlm_error"],
+                   "vlm_warning": vlm["vlm_warning"]},
+        "records": {"required": req, "expected": exp, "types": types, "adam": adam,
+                    "keys": keys, "keys_severity": "error" if strict else "warning",
+                    "seq_keys": seq_keys},
     }
-    return {"name": f"studybuild.{name}", "dataset": name, "frames": frames,
-            "suites": {k: {"name": f"studybuild.{name}.{k}", "expectations": v}
-                       for k, v in b.suites.items() if v},
+    return {"name": f"studybuild.{name}", "dataset": name, "frames": plan,
+            "expectations": b.items,
             "meta": {"dataset": name, "generated_by": "studybuild validation.suites",
                      "standard": ctx.meta.standard, "keys": keys,
                      "metadata_source": "study spec" if ctx.from_spec
@@ -374,7 +413,7 @@ def build_suite(ctx: DatasetContext) -> dict:
 
 
 def expectation_count(suite: Mapping) -> int:
-    return sum(len(s["expectations"]) for s in suite["suites"].values())
+    return len(suite["expectations"])
 
 
 def contexts(frames: Mapping[str, Any], metadata: Iterable[StudyMetadata] = ()
