@@ -409,3 +409,16 @@ def test_simon_two_stage_matches_simon_1989():
     o, m = d["optimal"], d["minimax"]
     assert (o.r1, o.n1, o.r, o.n, round(o.en0, 1), round(o.pet0, 2)) == (0, 10, 3, 29, 17.6, 0.60)
     assert (m.r1, m.n1, m.r, m.n, round(m.en0, 1), round(m.pet0, 2)) == (0, 13, 3, 27, 19.8, 0.51)
+
+
+def test_raw_forms_doc_example_rows_are_real_output(tmp_path: Path):
+    """docs/raw-forms.md shows rows of `studybuild simulate --study surufatinib-envafolimab-sts`
+    (default size and seed): they must still be what the simulator writes."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "raw-forms.md").read_text(encoding="utf-8")
+    lines = [ln for ln in doc.split("## Example rows")[1].splitlines() if ln.startswith("SURU-ENVA-STS,")]
+    assert len(lines) >= 6
+    simulate_study(COMBO, tmp_path / "raw")
+    written = set()
+    for f in (tmp_path / "raw").glob("*.csv"):
+        written |= set(f.read_text(encoding="utf-8").splitlines())
+    assert [ln for ln in lines if ln not in written] == []
