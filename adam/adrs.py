@@ -254,8 +254,22 @@ def build_adrs(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
     del ovr_n, counted, bor, cbor, srcs
     seq_keys = ["_S", "PARAMCD", "ADT"] + [c for c in ("VISITNUM", "RSSEQ") if c in ovr.columns]
     del ovr
-    adrs, rank = concat_sorted(parts, seq_keys)
-    del parts
+    # subject identifiers come from ADSL by subject number (a sequential read) unless RS has
+    # subjects ADSL lacks
+    from_adsl = not bool((ovr_s := parts[0]["_S"].to_numpy() >= len(adsl)).any()) \
+        if len(parts[0]) else True
+    cols = None
+    if from_adsl:
+        names: list[str] = []
+        for p in parts:
+            names += [c for c in p.columns if c not in names]
+        cols = [c for c in names if c not in KEYS]
+    adrs, rank = concat_sorted(parts, seq_keys, columns=cols)
+    del parts, ovr_s
+    if from_adsl:
+        spos0 = adrs["_S"].to_numpy()
+        adrs.insert(0, "USUBJID", take(adsl["USUBJID"], spos0))
+        adrs.insert(0, "STUDYID", take(adsl["STUDYID"], spos0))
     adrs["ASEQ"] = rank.astype("float64") + 1
     adrs["AVAL"] = adrs["AVAL"].astype("float64")
     adrs = adrs.drop(columns=[c for c in BDS_ADSL_VARS + ("DOMAIN",) if c in adrs.columns

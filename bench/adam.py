@@ -16,7 +16,8 @@ Inputs per dataset, as admiral's templates take them:
 - ADSL from DM, DS, EX, AE, LB (LSTALVDT reads AE and LB; of LB only the key, sequence and
   date columns are read);
 - ADRS from ADSL, RS and TU; ADTTE from ADSL and ADRS (of ADSL the variables ADRS/ADTTE
-  derive from or copy, of ADRS the variables ADTTE's sources read).
+  derive from or copy; of ADRS the records and variables ADTTE's sources read: OVR, PD,
+  DEATH, LSTA, RSP with ANL01FL = Y).
 
 ADSL for ADRS/ADTTE is ours at 1x replicated like the SDTM. ``sparse`` is the pharmaverse as
 it is (8 of 306 subjects have tumour assessments); ``dense`` gives every subject the RS/TU/TR
@@ -186,7 +187,11 @@ def child(dataset: str, folder: Path) -> None:
             cols = BDS_FROM_ADSL
         if name == "ADRS" and dataset == "ADTTE":
             cols = ADTTE_FROM_ADRS
-        df = pd.read_parquet(folder / f"{name}.parquet", columns=cols)
+        filters = None
+        if name == "ADRS" and dataset == "ADTTE":   # the parameters ADTTE's sources read
+            filters = [("PARAMCD", "in", ["OVR", "PD", "DEATH", "LSTA", "RSP"]),
+                       ("ANL01FL", "==", "Y")]
+        df = pd.read_parquet(folder / f"{name}.parquet", columns=cols, filters=filters)
         for c in df.columns:            # ADaM dates as datetime64[s] (parquet keeps [us]/[ns])
             if pd.api.types.is_datetime64_any_dtype(df[c]):
                 df[c] = df[c].astype("datetime64[s]")
