@@ -25,7 +25,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from adam._frame import SUBJECT_KEYS, isin_values, na_str, str_col
+from adam._frame import SUBJECT_KEYS, isin_values, na_str
 from adam.adrs import BDS_ADSL_VARS
 from adam.adsl import _report_bad_dates
 from adam.dates import derive_vars_dtm, derive_vars_dtm_to_dt

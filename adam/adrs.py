@@ -19,13 +19,13 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from adam._frame import (SUBJECT_KEYS, concat_rows, concat_sorted, day_numbers, isin_values,
-                         lookup_positions, map_values, mask_of, na_str, str_col, take)
+from adam._frame import (SUBJECT_KEYS, concat_sorted, day_numbers, isin_values,
+                         lookup_positions, map_values, na_str, take)
 from adam.adsl import baseline_mask
 from adam.dates import derive_vars_dt, dtc_is_invalid
 from adam.derive import (aval_resp, derive_extreme_event, derive_extreme_records,
                          derive_param_exist_flag, derive_var_extreme_flag,
-                         derive_var_obs_number, derive_var_relative_flag, derive_vars_merged,
+                         derive_var_relative_flag, derive_vars_merged,
                          yn_to_numeric)
 from adam.options import AdamOptions
 from adam.response import RESPONSES, ResponseRules, recist_events
@@ -296,4 +296,3 @@ def _order_columns(df: pd.DataFrame) -> pd.DataFrame:
 
 
 __all__ = ["BDS_ADSL_VARS", "build_adrs", "evaluator_words", "reference_var"]
-_ = mask_of

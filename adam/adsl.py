@@ -14,13 +14,13 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from adam._frame import (SUBJECT_KEYS, const_str, day_numbers, flag, isin_values, mask_of,
+from adam._frame import (SUBJECT_KEYS, const_str, day_numbers, flag, isin_values,
                          na_str, str_col)
 from adam.dates import DateImputation, convert_dtc_to_dt, derive_vars_dt, derive_vars_dtm, \
     derive_vars_dtm_to_dt, dtc_is_invalid
 from adam.derive import (DateSource, derive_var_extreme_dt, derive_var_merged_exist_flag,
                          derive_vars_cat, derive_vars_duration, derive_vars_merged)
-from adam.options import AdamOptions, Where
+from adam.options import AdamOptions
 from studybuild.errors import InputError
 from studybuild.findings import Findings
 
@@ -580,4 +580,3 @@ def _extra_var(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], var: str, s
 
 
 __all__ = ["baseline_mask", "build_adsl", "measurable_at_baseline"]
-_ = (Where, mask_of)

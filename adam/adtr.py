@@ -101,7 +101,6 @@ def build_adtr(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
     meas["AVISITN"] = np.where(is_base, 0.0, vn)
     meas["_MEAS"] = ~np.isnan(meas["AVAL"].to_numpy())
     # one value per lesion and visit (duplicates: the last by TRSEQ)
-    order = ["TRSEQ"] if "TRSEQ" in meas.columns else []
     meas = meas.iloc[np.argsort(meas.get("TRSEQ", pd.Series(np.arange(len(meas))))
                                 .to_numpy(dtype="float64"), kind="stable")]
     meas = meas.drop_duplicates(subset=KEYS + ["AVISIT", "TRLNKID"], keep="last")
@@ -169,7 +168,6 @@ def build_adtr(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
                          "NADIR", "CHGNAD", "PCHGNAD", "ABLFL", "ADT", "ADTF", "ADY", "AVISIT",
                          "AVISITN", "ANL01FL", "ANL02FL", "ANL03FL", "ANL04FL", "PDFL", "LSEXP",
                          "LSASS") if c in summ.columns]
-    _ = order
     front = list(dict.fromkeys(front))
     return summ[front + [c for c in summ.columns if c not in front]]
 

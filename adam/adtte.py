@@ -14,7 +14,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from adam._frame import SUBJECT_KEYS, concat_rows, flag, isin_values, str_col
+from adam._frame import SUBJECT_KEYS, concat_rows, flag, isin_values
 from adam.adrs import BDS_ADSL_VARS, reference_var
 from adam.adsl import baseline_mask
 from adam.derive import derive_var_obs_number, derive_vars_duration, derive_vars_merged
@@ -185,4 +185,3 @@ def build_adtte(adsl: pd.DataFrame, adrs: pd.DataFrame | None,
 
 
 __all__ = ["PARAMS", "baseline_assessed", "build_adtte"]
-_ = str_col

@@ -120,7 +120,8 @@ def build_adam(sdtm: Mapping[str, pd.DataFrame], *, study: str | None = None,
     if opts.study.studyid and "STUDYID" in adsl.columns:
         other = adsl["STUDYID"].ne(opts.study.studyid) & adsl["STUDYID"].notna()
         if other.any():
-            findings.add("ADAM-STUDYID", "error", f"DM.STUDYID {adsl.loc[other, 'STUDYID'].iloc[0]!r} "
+            first = adsl.loc[other, "STUDYID"].iloc[0]
+            findings.add("ADAM-STUDYID", "error", f"DM.STUDYID {first!r} "
                          f"is not the study's STUDYID {opts.study.studyid!r}", dataset="DM",
                          variable="STUDYID", row=int(np.flatnonzero(other.to_numpy())[0]) + 1)
     datasets: dict[str, pd.DataFrame | None] = {"ADSL": adsl}

@@ -36,7 +36,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from adam._frame import NAT, as_dates, need, str_col
 
-_ISO = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2})(?::(\d{2})(?::(\d{2})(?:[.,]\d+)?)?)?)?)?)?"
+_ISO = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2})(?::(\d{2})"
+                  r"(?::(\d{2})(?:[.,]\d+)?)?)?)?)?)?"
                   r"(?:Z|[+-]\d{2}(?::?\d{2})?)?$")
 _DATE_LEVELS = {"n": 0, "s": 1, "m": 2, "h": 3, "D": 4, "M": 5, "Y": 6}
 

@@ -19,16 +19,15 @@ Ties keep the input order, so results never depend on how pandas sorts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from adam._frame import (SUBJECT_KEYS, Filter, as_dates, concat_rows, const_str, day_numbers,
-                         first_last, flag, from_day_numbers, group_codes, lookup_positions,
-                         map_values, mask_of, na_str, need, order_positions, set_values,
-                         str_col, take)
+                         first_last, flag, group_codes, lookup_positions, map_values, mask_of,
+                         need, order_positions, set_values, str_col, take)
 from studybuild.errors import InputError
 
 ByVar = str | tuple[str, str]   # "USUBJID" or ("TRLNKID", "TULNKID"): left name, right name
@@ -132,7 +131,8 @@ def derive_var_merged_exist_flag(dataset: pd.DataFrame, *, dataset_add: pd.DataF
     need(dataset_add, right, "derive_var_merged_exist_flag (dataset_add)")
     add = dataset_add[mask_of(filter_add, dataset_add)] if filter_add is not None else dataset_add
     cond = mask_of(condition, add)
-    g = add[right].assign(_c=cond.astype(np.int8)).groupby(right, sort=False, dropna=False)["_c"].max()
+    g = add[right].assign(_c=cond.astype(np.int8)) \
+        .groupby(right, sort=False, dropna=False)["_c"].max()
     summary = g.reset_index()
     if left != right:
         summary = summary.rename(columns=dict(zip(right, left)))
@@ -716,7 +716,8 @@ def derive_var_trtemfl(dataset: pd.DataFrame, *, new_var: str = "TRTEMFL",
         no_start = np.isnan(st) & (np.isnan(en) | (en >= ts))
         fl = ~np.isnan(ts) & (onset | no_start)
         if intensity is not None:
-            ii = pd.to_numeric(dataset[initial_intensity], errors="coerce").to_numpy(dtype="float64")
+            ii = pd.to_numeric(dataset[initial_intensity], errors="coerce") \
+                .to_numpy(dtype="float64")
             it = pd.to_numeric(dataset[intensity], errors="coerce").to_numpy(dtype="float64")
             worse = ~np.isnan(st) & (st < ts) & (np.isnan(en) | (en >= ts)) & (it > ii)
             fl |= ~np.isnan(ts) & worse

@@ -15,7 +15,6 @@ first). Files are validated on load; an error names the file, the line and the f
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field

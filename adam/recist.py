@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 
 from adam._frame import SUBJECT_KEYS, day_numbers, isin_values, str_col
-from adam.adrs import reference_var
 from adam.adsl import baseline_mask
 from adam.adtr import target_measurements
 from adam.dates import DateImputation, convert_dtc_to_dt
@@ -277,7 +276,6 @@ def recist_check(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *,
                      f"{first.INVESTIGATOR} vs {first.RECOMPUTED})", dataset="RS",
                      variable="RSSTRESC", keys={"USUBJID": first.USUBJID,
                                                 "VISIT": first.VISIT})
-    _ = reference_var
     return out
 
 

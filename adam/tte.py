@@ -22,7 +22,7 @@ An *adequate* assessment is an overall response other than NE under ``fda2018``;
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd

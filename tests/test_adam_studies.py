@@ -17,9 +17,6 @@ The ADaM datasets then pass the conformance checks (validation.run) with no erro
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -147,4 +144,3 @@ def test_adam_passes_conformance_checks(run):
     assert errors == []
     # and our own findings have no error either
     assert not res.findings.has_errors, [f.message for f in res.findings.errors]
-    _ = (study, np, Path)

@@ -105,11 +105,17 @@ def test_fda2018_rule_set():
 
 
 def test_study_options_come_from_the_spec_files():
+    from studybuild.study import load_study
+
     o = AdamOptions.for_study("surufatinib-sts")
-    # study.yaml: SD >= 42 - 7 days, confirmation 28 days, TEAE window 28, cut-off
+    st = load_study("surufatinib-sts")
+    ts = st.tumour_assessments
+    # from study.yaml: SD >= 42 - 7 days, confirmation 28 days, the cut-off; the TEAE
+    # window (28 days) is also stated in adam/adae.yaml
     assert (o.adrs.sd_min_days, o.adrs.sd_window_days, o.adrs.confirmation.min_days) == \
-        (42, 7, 28)
-    assert o.adae.teae_window_days == 28 and str(o.study.data_cutoff) == "2023-06-30"
+        (ts.sd_min_days, ts.sd_window_days, ts.confirmation_min_days) == (42, 7, 28)
+    assert o.study.data_cutoff == st.dates.data_cutoff
+    assert o.adae.teae_window_days == 28
     # adam/*.yaml: single-arm choices
     assert (o.adtte.origin, o.adtte.censoring, o.adrs.reference_date) == \
         ("TRTSDT", "fda2018", "TRTSDT")
