@@ -67,12 +67,12 @@ def test_ts_has_every_required_parameter(td, td_enva):
 
 def test_ts_hand_checked_values(td, suru):
     ts = td["TS"]
-    # study.yaml dates: study_start 2021-03-01, data_cutoff 2023-06-30
-    assert ts_values(ts, "SSTDTC") == ["2021-03-01"] == [suru.dates.study_start.isoformat()]
-    assert ts_values(ts, "DCUTDTC") == ["2023-06-30"]
+    # study.yaml dates: study_start 2023-11-28, data_cutoff 2025-11-27
+    assert ts_values(ts, "SSTDTC") == ["2023-11-28"] == [suru.dates.study_start.isoformat()]
+    assert ts_values(ts, "DCUTDTC") == ["2025-11-27"]
     assert ts_row(ts, "SSTDTC")["TSVCDREF"] == "ISO 8601"
-    # 2021-03-01 -> 2023-06-01 is 2 years 3 months, then 29 days to 2023-06-30
-    assert ts_values(ts, "LENGTH") == ["P2Y3M29D"]
+    # 2023-11-28 -> 2025-10-28 is 1 year 11 months, then 30 days to 2025-11-27
+    assert ts_values(ts, "LENGTH") == ["P1Y11M30D"]
     assert ts_values(ts, "AGEMIN") == ["P18Y"]
     agemax = ts_row(ts, "AGEMAX")
     assert (agemax["TSVAL"], agemax["TSVALNF"]) == (None, "PINF")   # no upper age limit
@@ -81,7 +81,8 @@ def test_ts_hand_checked_values(td, suru):
     assert ts_values(ts, "TRT") == ["SURUFATINIB"]
     assert ts_values(ts, "DOSE") == ["300"]
     assert ts_values(ts, "FCNTRY") == ["CHN"] and ts_row(ts, "FCNTRY")["TSVCDREF"] == "ISO 3166"
-    assert ts_row(ts, "REGID")["TSVALNF"] == "NI"         # study.yaml registry_ids: []
+    regid = ts_row(ts, "REGID")                           # study.yaml registry_ids
+    assert (regid["TSVAL"], regid["TSVALNF"]) == ("NCT06110650", None)
     assert ts_row(ts, "COMPTRT")["TSVALNF"] == "NA"       # single arm, no comparator
     assert ts_row(ts, "CURTRT")["TSVALNF"] == "NA"        # not an add-on study
     assert ts_values(ts, "TITLE") == [" ".join(suru.title.split())]
@@ -141,8 +142,8 @@ def test_ts_combination_groups_treatment_parameters(td_enva):
                    ("ENVAFOLIMAB", "DOSFRQ"): "EVERY 3 WEEKS"}
     assert ts_values(ts, "AGEMAX") == ["P75Y"]
     assert ts_values(ts, "INTTYPE") == ["DRUG", "BIOLOGIC"]
-    # 2020-06-01 -> 2025-12-01 is 5 years 6 months, then 30 days to 2025-12-31
-    assert ts_values(ts, "LENGTH") == ["P5Y6M30D"]
+    # 2023-02-02 -> 2026-07-02 is 3 years 5 months, then 30 days to 2026-08-01
+    assert ts_values(ts, "LENGTH") == ["P3Y5M30D"]
 
 
 def test_tv_rows_are_the_planned_visits(td, suru):
