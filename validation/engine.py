@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from validation import iso8601
+from validation.iso8601 import regex_mask
 
 # --------------------------------------------------------------------------------------------
 # Exceptions that steer evaluation
@@ -318,9 +319,8 @@ class Rule:
             miss = s.isna()
             if num or miss.all():
                 sizes.append(8 if num else 1)
-            else:
-                nb = s[~miss].astype(str).str.encode("utf-8").str.len()
-                sizes.append(int(nb.max()))
+            else:       # longest value in characters (bytes for ASCII text)
+                sizes.append(int(iso8601.as_text(s).str.len().max()))
             empties.append(bool(miss.all()))
             anyempty.append(bool(miss.any()))
         return pd.DataFrame({
@@ -401,7 +401,23 @@ class Rule:
 
     def _values_chunk(self, data: StudyData, name: str, chunk: list, val_parts: list,
                       subj: pd.Series | None) -> list[Hit]:
-        """Evaluate value conditions on several columns at once (stacked long)."""
+        """Evaluate value conditions on several columns at once (stacked long); simple
+        conditions on ``variable_value`` alone are evaluated column by column instead."""
+        fast = _value_masks(val_parts)
+        if fast is not None:
+            out = []
+            subj_arr = None if subj is None else subj.to_numpy()
+            for col, t in chunk:
+                m = fast(t)
+                if not m.any():
+                    continue
+                rows = t.index.to_numpy()[m]
+                vals = t.to_numpy()[m]
+                for r, v in zip(rows.tolist(), vals.tolist()):
+                    keys = (("USUBJID", _show(subj_arr[r])),) if subj_arr is not None else ()
+                    out.append(Hit(dataset=name, row=int(r), variable=str(col), value=str(v),
+                                   keys=keys))
+            return out
         values = pd.concat([t for _, t in chunk], ignore_index=True)
         rows = np.concatenate([t.index.to_numpy() for _, t in chunk])
         names = np.concatenate([np.full(len(t), c, dtype=object) for c, t in chunk])
@@ -424,6 +440,38 @@ class Rule:
             out.append(Hit(dataset=name, row=r, variable=str(names[p]), value=str(vals[p]),
                            keys=keys))
         return out
+
+
+def _value_masks(parts: list) -> Any:
+    """A vectorised mask function for value conditions that only look at ``variable_value``
+    with simple operators, or None."""
+    simple = ("matches_regex", "not_matches_regex", "equal_to", "not_equal_to", "empty",
+              "non_empty")
+    if not parts or not all(isinstance(p, dict) and p.get("name") == "variable_value" and
+                            p.get("operator") in simple and
+                            not isinstance(p.get("value"), (list, dict)) for p in parts):
+        return None
+
+    def fn(t: pd.Series) -> np.ndarray:
+        m = np.ones(len(t), dtype=bool)
+        for p in parts:
+            op, v = p["operator"], p.get("value")
+            present = t.notna() & (t.str.strip() != "")
+            if op == "empty":
+                r = ~present
+            elif op == "non_empty":
+                r = present
+            elif op in ("matches_regex", "not_matches_regex"):
+                hit = regex_mask(t, str(v))
+                r = present.to_numpy(dtype=bool) & (hit if op == "matches_regex" else ~hit)
+            elif op == "equal_to":
+                r = present & (t == str(v)).fillna(False)
+            else:
+                r = present & ~(t == str(v)).fillna(False)
+            m &= np.asarray(r, dtype=bool)
+        return m
+
+    return fn
 
 
 def _all_refs(rule: "Rule") -> set[str]:
@@ -957,17 +1005,14 @@ def _regex(ev: Evaluator, leaf: Mapping, *, negate: bool, part: str | None = Non
            ) -> pd.Series:
     t = ev.tcol(leaf["name"])
     pat = str(leaf.get("value"))
-    present = t.notna()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        if part == "prefix":
-            m = t.str.slice(0, int(leaf.get("prefix"))).str.contains(pat, regex=True)
-        elif part == "suffix":
-            m = t.str.slice(-int(leaf.get("suffix"))).str.contains(pat, regex=True)
-        else:
-            m = t.str.match(pat)
-    m = m.fillna(False).astype(bool)
-    return present & (~m if negate else m)
+    present = t.notna().to_numpy(dtype=bool)
+    if part == "prefix":
+        m = regex_mask(t.str.slice(0, int(leaf.get("prefix"))), pat, search=True)
+    elif part == "suffix":
+        m = regex_mask(t.str.slice(-int(leaf.get("suffix"))), pat, search=True)
+    else:
+        m = regex_mask(t, pat)
+    return pd.Series(present & (~m if negate else m), index=t.index)
 
 
 def _lengths(ev: Evaluator, leaf: Mapping) -> tuple[pd.Series, Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import operator
 import re
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -49,6 +50,7 @@ DTC_REGEX = rf"^(?:{DATETIME})(?:/(?:{DATETIME}|{DURATION}))?$|^{DURATION}/{DATE
 DUR_REGEX = rf"^{DURATION}$"
 
 _PREFIX = re.compile(r"^(\d{4}(?:-\d{2}(?:-\d{2}(?:T\d{2}(?::\d{2}(?::\d{2})?)?)?)?)?)")
+_PREFIX_NAMED = r"^(?P<p>\d{4}(?:-\d{2}(?:-\d{2}(?:T\d{2}(?::\d{2}(?::\d{2})?)?)?)?)?)"
 _COMPLETE = re.compile(
     r"^\d{4}-\d{2}-\d{2}(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)?(?:Z|[+-]\d{2}:?\d{2})?$")
 
@@ -82,18 +84,51 @@ def as_text(s: pd.Series) -> pd.Series:
     return s.astype("str")
 
 
+def regex_mask(t: pd.Series, pattern: str, *, search: bool = False) -> np.ndarray:
+    """Boolean array: does each (text) value match ``pattern`` at its start (``re.match``;
+    anywhere with ``search``)? Missing values give False. Uses Arrow's RE2 directly (pandas
+    re-parses the pattern with Python's parser on every call), with pandas as the fallback
+    for patterns RE2 does not support."""
+    t = as_text(t)
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = pa.array(t, type=pa.string(), from_pandas=True)
+        res = pc.match_substring_regex(arr, pattern if search else f"^(?:{pattern})")
+        return res.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+    except Exception:  # noqa: BLE001 - RE2 refuses some Python patterns: use pandas
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            m = t.str.contains(pattern, regex=True) if search else t.str.match(pattern)
+        return m.fillna(False).to_numpy(dtype=bool)
+
+
+def _extract_prefix(t: pd.Series) -> pd.Series:
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = pa.array(t, type=pa.string(), from_pandas=True)
+        got = pc.extract_regex(arr, _PREFIX_NAMED)
+        vals = pc.if_else(got.is_valid(), got.field("p"), pa.scalar(None, pa.string()))
+        return pd.Series(vals.to_pandas(), index=t.index).astype("str")
+    except Exception:  # noqa: BLE001
+        return t.str.extract(_PREFIX, expand=False)
+
+
 def precision_prefix(s: pd.Series) -> pd.Series:
     """The known leading part of each ISO 8601 value (up to the first unknown component):
     ``2021-03-15T10:30`` -> itself, ``2021---15`` -> ``2021``; NaN when not a date at all.
     The text before a ``/`` (interval start) is used for intervals."""
     t = as_text(s).str.split("/", n=1).str[0]
-    return t.str.extract(_PREFIX, expand=False)
+    return _extract_prefix(t)
 
 
 def is_complete_date(s: pd.Series) -> pd.Series:
     """True where the value holds a complete, valid calendar date (with or without time)."""
     t = as_text(s)
-    shape = t.str.match(_COMPLETE).fillna(False).astype(bool)
+    shape = pd.Series(regex_mask(t, _COMPLETE.pattern), index=t.index)
     valid = pd.Series(False, index=s.index)
     if shape.any():
         parsed = pd.to_datetime(t[shape].str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
@@ -117,8 +152,8 @@ def is_valid_dtc(s: pd.Series) -> pd.Series:
     the date part is complete, names a real calendar day). Missing values are True."""
     t = as_text(s)
     present = t.notna()
-    ok = t.str.match(DTC_REGEX).fillna(False).astype(bool)
-    complete = present & t.str.match(r"^\d{4}-\d{2}-\d{2}").fillna(False).astype(bool)
+    ok = pd.Series(regex_mask(t, DTC_REGEX), index=t.index)
+    complete = present & pd.Series(regex_mask(t, r"\d{4}-\d{2}-\d{2}"), index=t.index)
     if complete.any():
         real = pd.to_datetime(t[complete].str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
         ok[complete] = ok[complete] & real.notna().to_numpy()
@@ -127,7 +162,7 @@ def is_valid_dtc(s: pd.Series) -> pd.Series:
 
 def is_valid_duration(s: pd.Series, *, negative: bool = True) -> pd.Series:
     t = as_text(s)
-    ok = t.str.match(DUR_REGEX).fillna(False).astype(bool)
+    ok = pd.Series(regex_mask(t, DUR_REGEX), index=t.index)
     if not negative:
         ok &= ~t.str.startswith("-").fillna(False).astype(bool)
     return ok | t.isna()

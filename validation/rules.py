@@ -116,7 +116,7 @@ SUITE_RULES = (
        "SDTMIG 3.4 section 2.5; SAS XPORT v5", ("CORE-000019",), (), ()),
     _r("SB0016", "error", "Dataset name is not 1-8 characters A-Z, 0-9 starting with a letter",
        "metadata", "Dataset names fit SAS transport v5.", "SAS XPORT v5",
-       ("CORE-000293",), (), ()),
+       (), (), ()),
     _r("SB0017", "error", "Dataset label is longer than 40 characters or not ASCII",
        "metadata", "Dataset labels fit SAS transport v5.", "SAS XPORT v5", (), (), ()),
     _r("SB0018", "notice", "Dataset is not in the SDTMIG 3.4 or ADaMIG 1.3", "metadata",
