@@ -204,7 +204,8 @@ def test_gate_refuses_errors_and_records_an_override(bad_report):
         enforce_gate(rep, allow_errors=False, stage="SDTM")
     msg = str(e.value)
     assert msg.startswith("SDTM checks found 2 errors (1 warnings); export refused")
-    assert "SB0005 DM.SEX row 3" in msg and e.value.exit_code == 1
+    assert "SB0005 x1 (SEX value is not in codelist SEX (C66731); first: DM.SEX row 3)" in msg
+    assert e.value.exit_code == 1
     assert rep.gate["result"] == "refused"
     enforce_gate(rep, allow_errors=True, stage="SDTM")
     assert rep.gate["override"] and rep.gate_override

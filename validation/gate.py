@@ -23,15 +23,20 @@ TOP = 5
 
 
 def _top(report: "ValidationReport") -> str:
+    """The error-level findings, grouped by rule (most frequent first), one example each."""
+    groups: dict[str, list] = {}
+    for f in report.findings.errors:
+        groups.setdefault(f.rule_id, []).append(f)
+    ranked = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     parts = []
-    for f in report.findings.errors[:TOP]:
-        where = ".".join(p for p in (f.dataset, f.variable) if p)
+    for rid, fs in ranked[:TOP]:
+        f = fs[0]
+        where = ".".join(p for p in (f.dataset, f.variable) if p and "," not in p) or f.dataset
         if f.row is not None:
             where += f" row {f.row}"
-        parts.append(f"{f.rule_id} {where}: {f.message}".strip())
-    more = len(report.findings.errors) - TOP
-    if more > 0:
-        parts.append(f"... and {more} more")
+        parts.append(f"{rid} x{len(fs)} ({f.message}; first: {where})")
+    if len(ranked) > TOP:
+        parts.append(f"and {len(ranked) - TOP} more rules")
     return "; ".join(parts)
 
 

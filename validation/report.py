@@ -63,16 +63,16 @@ def console_summary(report: "ValidationReport", *, console=None, top: int = 10) 
     c = report.counts()
     acc = sum(1 for f in report.findings if f.accepted is not None)
     style = "bold red" if c["error"] else ("bold yellow" if c["warning"] else "bold green")
-    console.print(f"[{style}]{report.kind} {report.source or ''}: {c['error']} errors, "
-                  f"{c['warning']} warnings, {c['notice']} notices"
-                  f"{f', {acc} accepted' if acc else ''}[/] "
+    console.print(f"[{style}]{report.kind} {report.source or ''}: {c['error']:,} errors, "
+                  f"{c['warning']:,} warnings, {c['notice']:,} notices"
+                  f"{f', {acc:,} accepted' if acc else ''}[/] "
                   f"({len(report.datasets)} datasets, {len(report.rules_run)} rules)")
     t = Table(show_header=True, header_style="bold")
     for col in ("dataset", "records", "variables", "errors", "warnings", "notices"):
         t.add_column(col, justify="right" if col != "dataset" else "left")
     for d in report.datasets.values():
-        t.add_row(d.name, str(d.records), str(d.variables), str(d.errors), str(d.warnings),
-                  str(d.notices))
+        t.add_row(d.name, f"{d.records:,}", str(d.variables), f"{d.errors:,}",
+                  f"{d.warnings:,}", f"{d.notices:,}")
     console.print(t)
     groups: dict[tuple, list] = {}
     for f in report.findings.sorted():
@@ -83,18 +83,22 @@ def console_summary(report: "ValidationReport", *, console=None, top: int = 10) 
     if not groups:
         return
     ranked = sorted(groups.items(), key=lambda kv: (kv[0][0], -len(kv[1]), kv[0][1:]))
-    t = Table(title=f"top findings ({min(top, len(ranked))} of {len(ranked)} groups)",
-              show_header=True, header_style="bold")
-    for col in ("severity", "rule", "dataset", "variable", "count", "message", "first record"):
-        t.add_column(col, overflow="fold")
+    t = Table(title=f"top findings ({min(top, len(ranked))} of {len(ranked)} groups; all in "
+                    "report.json / report.html)", show_header=True, header_style="bold")
+    t.add_column("severity", no_wrap=True, min_width=7)
+    t.add_column("rule", no_wrap=True, min_width=14)
+    t.add_column("where", no_wrap=True, min_width=10)
+    t.add_column("count", justify="right", no_wrap=True, min_width=5)
+    t.add_column("message", overflow="fold", ratio=1)
+    t.add_column("first record", overflow="fold", max_width=22)
     for (rank, rid, ds, var, msg), fs in ranked[:top]:
         f = fs[0]
-        where = f"row {f.row}" if f.row is not None else ""
-        if f.keys:
-            where += " " + " ".join(f"{k}={v}" for k, v in f.keys)
-        if f.value:
-            where += f" value={f.value[:60]}"
-        t.add_row(f.severity.value, rid, ds, var, str(len(fs)), msg, where.strip())
+        first = "" if f.row is None else f"row {f.row}"
+        subj = dict(f.keys).get("USUBJID")
+        if subj:
+            first += f" {subj}"
+        t.add_row(f.severity.value, rid, ".".join(p for p in (ds, var) if p),
+                  f"{len(fs):,}", msg, first.strip())
     console.print(t)
 
 

@@ -382,6 +382,8 @@ def validate_cli(path: Path, *, report_dir: Path | None, baseline: Path | None,
     report = validate_folder(path, define_xml=define_xml, baseline=baseline)
     console_summary(report)
     if report_dir is not None:
-        for p in write_reports(report, Path(report_dir)):
-            print(f"wrote {p}")
+        paths = write_reports(report, Path(report_dir))
+        n_suites = sum(1 for p in paths if p.parent.name == "suites")
+        print(f"wrote {Path(report_dir)}: report.json, report.html, junit.xml and "
+              f"{n_suites} expectation suites (suites/)")
     return EXIT_FINDINGS if report.has_errors else EXIT_OK
