@@ -138,10 +138,11 @@ def variable_from_standard(dataset: str, name: str) -> VariableMeta | None:
                         role=var.role, codelist=var.codelists[0] if var.codelists else None)
 
 
-def from_standard(dataset: str, columns: Iterable[str], *, label: str | None = None
-                  ) -> DatasetMeta:
+def from_standard(dataset: str, columns: Iterable[str], *, label: str | None = None,
+                  frame=None) -> DatasetMeta:
     """Metadata for a dataset from the IG alone: IG variables in IG order with their labels,
-    types, cores and codelists; other columns after them as Perm character variables."""
+    types, cores and codelists; other columns after them as Perm variables, numeric when
+    ``frame`` (if given) holds numbers or dates in them, else character."""
     ds = dataset.upper()
     columns = [str(c) for c in columns]
     vars_: list[VariableMeta] = []
@@ -149,7 +150,12 @@ def from_standard(dataset: str, columns: Iterable[str], *, label: str | None = N
     for c in columns:
         vm = variable_from_standard(ds, c)
         if vm is None:
-            unknown.append(VariableMeta(name=c, label="", type="Char", core="Perm"))
+            kind = "Char"
+            if frame is not None and c in frame.columns:
+                dtype = frame[c].dtype
+                if (getattr(dtype, "kind", "") in "biufmM") and str(dtype) != "bool":
+                    kind = "Num"
+            unknown.append(VariableMeta(name=c, label="", type=kind, core="Perm"))
         else:
             vars_.append(vm)
     if ds.startswith("AD"):

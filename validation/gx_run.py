@@ -212,7 +212,7 @@ def values_frames(datasets: Mapping[str, pd.DataFrame], plans: Mapping[str, Mapp
 # --------------------------------------------------------------------------------------------
 
 def _codelists_regex(suites: Iterable[Mapping], col: str) -> str:
-    """The study's codelist regex for a ct_/vlm_ column, with each distinct term list once:
+    r"""The study's codelist regex for a ct_/vlm_ column, with each distinct term list once:
     ``^(?:(?:AE\|AESER|EX\|EXFAST)=(?:N|NA|U|Y)|...)$`` (the suites' per-dataset regexes
     give the same answer; this one is shorter when variables share a codelist)."""
     from validation.suites import NUMBER

@@ -436,7 +436,8 @@ def contexts(frames: Mapping[str, Any], metadata: Iterable[StudyMetadata] = ()
             out[up] = DatasetContext(up, cols, dm, True, tuple(md.value_level),
                                      dict(md.codelists))
         else:
-            out[up] = DatasetContext(up, cols, from_standard(up, cols), False, (), {})
+            out[up] = DatasetContext(up, cols, from_standard(up, cols, frame=frame), False, (),
+                                     {})
     return out
 
 
