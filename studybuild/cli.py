@@ -109,7 +109,7 @@ def cli(debug: bool) -> None:
     """
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(context_settings=CONTEXT, short_help="Simulate a study's raw EDC export (CSV forms).")
 @study_option
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the raw CSV forms into (replaced atomically).")
@@ -127,7 +127,7 @@ def simulate(study: str, out: Path, subjects: int | None, seed: int) -> int:
     return EXIT_OK
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(context_settings=CONTEXT, short_help="Map raw forms to SDTM with the study spec.")
 @study_option
 @click.option("--raw", type=click.Path(path_type=Path), required=True,
               help="Folder of raw CSV forms (e.g. from `studybuild simulate`).")
@@ -141,7 +141,7 @@ def sdtm(study: str, raw: Path, out: Path) -> int:
     return fn(study, raw, out)
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(context_settings=CONTEXT, short_help="Derive ADaM from any SDTM folder.")
 @click.option("--sdtm", "sdtm_dir", type=click.Path(path_type=Path), required=True,
               help="Folder of SDTM datasets (XPT, CSV, parquet or Dataset-JSON).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -157,7 +157,7 @@ def adam(sdtm_dir: Path, out: Path, study: str | None) -> int:
     return fn(sdtm_dir, out, study=study)
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(context_settings=CONTEXT, short_help="Check a folder of SDTM or ADaM datasets.")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Write report.json, report.html and junit.xml here.")
@@ -173,7 +173,7 @@ def validate(path: Path, report_dir: Path | None, baseline: Path | None,
     return fn(path, report_dir=report_dir, baseline=baseline, define_xml=define_xml)
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(context_settings=CONTEXT, short_help="List every conformance rule.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rules as JSON.")
 @handle_errors
 def rules(as_json: bool) -> int:
@@ -182,7 +182,7 @@ def rules(as_json: bool) -> int:
     return fn(as_json=as_json)
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(context_settings=CONTEXT, short_help="Whole pipeline for one study: raw to package.")
 @study_option
 @click.option("--raw", type=click.Path(path_type=Path), required=True,
               help="Folder of raw CSV forms.")
@@ -195,17 +195,25 @@ def rules(as_json: bool) -> int:
 @click.option("--transliterate", is_flag=True,
               help="Spell non-ASCII text in ASCII for XPT (documented table) instead of "
                    "refusing it.")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Findings baseline (YAML/JSON) marking accepted findings with a reason.")
 @handle_errors
 def build(study: str, raw: Path, out: Path, allow_errors: bool, formats: str,
-          transliterate: bool) -> int:
-    """Run the whole pipeline for one study: sdtm, checks, adam, checks, export."""
+          transliterate: bool, baseline: Path | None) -> int:
+    """Run the whole pipeline for one study: sdtm, checks, adam, checks, export.
+
+    The package is written to OUT/ID/ (tabulations/sdtm, analysis/adam/datasets, validation,
+    traceability, report.html, manifest.json) only if the checks find no errors; otherwise
+    nothing is exported, the previous package stays, and the validation report goes to
+    OUT/ID.refused/ (exit 1).
+    """
     _check_study(study)
     fn = _impl("studybuild.pipeline", "build_cli", "build", 7)
     return fn(study, raw, out, allow_errors=allow_errors, formats=formats,
-              transliterate=transliterate)
+              transliterate=transliterate, baseline=baseline)
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(context_settings=CONTEXT, short_help="Simulate and build every study (make demo).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True, help="Output root (one folder per study).")
 @click.option("--subjects", type=click.IntRange(min=1), default=None,

@@ -350,7 +350,7 @@ def _print_result(console, res: BuildResult) -> None:
 
 
 def build_cli(study: str, raw: Path, out: Path, *, allow_errors: bool, formats: str,
-              transliterate: bool) -> int:
+              transliterate: bool, baseline: Path | None = None) -> int:
     """`studybuild build`: one study from its raw folder to the package."""
     from studybuild.errors import InputError
 
@@ -360,7 +360,7 @@ def build_cli(study: str, raw: Path, out: Path, *, allow_errors: bool, formats: 
                               "`studybuild simulate`)")
     console = _console()
     res = build_study(study, raw, out, allow_errors=allow_errors, formats=formats,
-                      transliterate=transliterate, progress=console.print)
+                      transliterate=transliterate, baseline=baseline, progress=console.print)
     _print_result(console, res)
     return EXIT_FINDINGS if res.gate_overridden else EXIT_OK
 
