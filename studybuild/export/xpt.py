@@ -12,8 +12,9 @@ What the writer guarantees:
 - dataset label and variable labels: at most 40 characters, ASCII;
 - character values: ASCII, at most 200 bytes; trailing blanks are not kept (XPT pads with
   blanks), and an empty string is written like a missing value (blank);
-- numeric values: finite and representable as IBM double (magnitude below 16**63 ~ 7.2e75 and,
-  if not zero, above 16**-65 ~ 5.4e-79);
+- numeric values: finite and representable as IBM double (magnitude below 2**249 ~ 9.0e74,
+  where pyreadstat's writer saturates though IBM goes to 16**63, and, if not zero, above
+  16**-65 ~ 5.4e-79);
 - datetime64 columns become SAS numbers: ``*DT`` dates (days since 1960-01-01, format DATE9.),
   ``*DTM`` datetimes (seconds since 1960-01-01 00:00, DATETIME20.), ``*TM`` times (TIME8.);
   numeric columns named like ADaM dates get the same formats;
@@ -46,7 +47,9 @@ from studybuild.atomic import atomic_file
 from studybuild.errors import ExportError, InputError
 
 SAS_EPOCH = pd.Timestamp("1960-01-01")
-IBM_MAX = 16.0 ** 63          # largest magnitude an IBM double can hold (exclusive)
+# largest magnitude written correctly (exclusive): IBM doubles go to 16**63, but readstat
+# writes every magnitude from 2**249 on as the largest IBM number (read back as inf)
+IBM_MAX = 2.0 ** 249
 IBM_MIN = 16.0 ** -65         # smallest non-zero magnitude
 MAX_CHAR_BYTES = 200
 MAX_LABEL = 40
@@ -126,7 +129,7 @@ _HINTS = {
     "length": "split the text into --TEXT1..n or SUPPQUAL records of at most 200 bytes",
     "ascii": "fix the text at source, or write with ascii='transliterate' "
              "(--transliterate) to spell accents and punctuation in ASCII",
-    "numeric-range": "an IBM double holds magnitudes between 5.4e-79 and 7.2e75; "
+    "numeric-range": "an IBM double holds magnitudes between 5.4e-79 and 9.0e74; "
                      "check the derivation",
     "type": "convert the column to text or numbers before export",
     "blank-rows": "drop empty records before export (every SDTM/ADaM record has STUDYID)",
@@ -472,6 +475,7 @@ def read_xpt(path: str | os.PathLike, *, convert_dates: bool = True
     except Exception as e:  # pyreadstat raises ReadstatError/PyreadstatError/ValueError
         raise InputError(f"cannot read SAS transport file: {e}", path=path,
                          hint="the file may be truncated or corrupted; export it again") from None
+    _check_complete(path, meta, len(df))
     formats = {}
     for col, fmt in (meta.original_variable_types or {}).items():
         if fmt:
@@ -504,3 +508,40 @@ def read_xpt(path: str | os.PathLike, *, convert_dates: bool = True
                     rows=int(meta.number_rows if meta.number_rows is not None else len(df)),
                     version=version)
     return frame, xmeta
+
+
+_OBS_HEADERS = (b"HEADER RECORD*******OBS     HEADER RECORD!!!!!!!",
+                b"HEADER RECORD*******OBSV8   HEADER RECORD!!!!!!!")
+_MEMBER_HEADER = b"HEADER RECORD*******MEMBER  HEADER RECORD!!!!!!!"
+
+
+def _check_complete(path: Path, meta, rows: int) -> None:
+    """Refuse a transport file that was cut off, which readers would read as fewer records
+    without a word: the file must be whole 80-byte records, and what follows the last record
+    read must be blank padding. (A file cut exactly between two records on an 80-byte
+    boundary cannot be told from a shorter file: XPT v5 stores no record count.)"""
+    size = path.stat().st_size
+    hint = "export or copy the file again"
+    if size % 80:
+        raise InputError(f"not a whole number of 80-byte records ({size:,} bytes): the file "
+                         "is truncated", path=path, hint=hint)
+    widths = dict(getattr(meta, "variable_storage_width", None) or {})
+    obslen = sum(int(w) for w in widths.values())
+    if not obslen:
+        return
+    with open(path, "rb") as f:
+        head = f.read(min(size, 1 << 20))
+        start = -1
+        for marker in _OBS_HEADERS:
+            i = head.find(marker)
+            if i >= 0 and i % 80 == 0:
+                start = i + 80
+                break
+        if start < 0:
+            return
+        f.seek(start + rows * obslen)
+        rest = f.read()
+    if rest.strip(b" ") and _MEMBER_HEADER not in rest:
+        raise InputError(f"{len(rest)} byte(s) after record {rows:,} are not a whole record "
+                         f"(records are {obslen} bytes): the file is truncated", path=path,
+                         hint=hint)
