@@ -70,9 +70,11 @@ def read_csv_form(path: Path, *, encoding: str = "utf-8", form: str = "") -> pd.
     try:
         text = raw.decode(enc)
     except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n")
-        raise InputError(f"not {encoding} text: byte {raw[e.start]:#04x} cannot be decoded",
-                         path=path, line=line,
+        row, column = _locate_byte(raw, e.start, enc)
+        declared = "UTF-8" if enc == "utf-8-sig" else encoding
+        raise InputError(f"not {declared} text: byte {raw[e.start]:#04x} cannot be decoded "
+                         "(the file was saved in another encoding, e.g. Latin-1 or GBK)",
+                         path=path, line=row, column=column,
                          hint="re-export the file as UTF-8, or declare its encoding (e.g. "
                               "encoding: latin-1) for this form in forms.yaml") from None
     except LookupError:
@@ -85,12 +87,16 @@ def read_csv_form(path: Path, *, encoding: str = "utf-8", form: str = "") -> pd.
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
                             na_values=[""], skipinitialspace=False)
     except pd.errors.ParserError as e:
-        m = re.search(r"line (\d+)", str(e))
-        raise InputError(f"CSV cannot be parsed: {e}", path=path,
-                         line=int(m.group(1)) - 1 if m else None,
-                         hint="check quotes and the number of fields on that row") from None
+        raise _parse_error(path, str(e)) from None
     except pd.errors.EmptyDataError:
         raise InputError("file is empty (no header row)", path=path) from None
+    short = _short_row(text)
+    if short is not None:
+        row, got, want = short
+        raise InputError(f"row has {got} field(s), the header {want}: the row is cut short "
+                         "(the file may be truncated)", path=path, line=row,
+                         hint="re-export the form; every row needs a value (possibly empty) "
+                              "for every column")
     cols = [str(c).strip() for c in frame.columns]
     dup = sorted({c for c in cols if cols.count(c) > 1 or re.fullmatch(r".+\.\d+", c)
                   and c.rsplit(".", 1)[0] in cols})
@@ -106,6 +112,70 @@ def read_csv_form(path: Path, *, encoding: str = "utf-8", form: str = "") -> pd.
     result = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
     result["_ROW"] = np.arange(1, len(frame) + 1, dtype="int64")
     return result
+
+
+def _locate_byte(raw: bytes, pos: int, encoding: str) -> tuple[int, str | None]:
+    """(data row, column name) of the byte at ``pos`` of a CSV: rows counted as everywhere
+    (header = row 0), quoted line breaks included; only called to word an error."""
+    import csv
+
+    def records(data: bytes) -> list[list[str]]:
+        try:
+            return list(csv.reader(io.StringIO(data.decode(encoding, errors="replace"),
+                                               newline="")))
+        except csv.Error:
+            return [[]] * (data.count(b"\n") + 1)
+
+    before = records(raw[:pos])
+    starts_row = not before or raw[:pos].endswith((b"\n", b"\r"))
+    row = len(before) if starts_row else len(before) - 1
+    field_no = 0 if starts_row else max(0, len(before[-1]) - 1)
+    header = next(iter(records(raw.split(b"\n", 1)[0])), [])
+    column = header[field_no].strip() if row > 0 and field_no < len(header) else None
+    return row, column or None
+
+
+def _short_row(text: str) -> tuple[int, int, int] | None:
+    """(data row, fields, header fields) of the first row with fewer fields than the header,
+    which pandas would silently fill with missing values (a truncated file). Counted on the
+    bytes, vectorised: commas and line breaks outside quotes, blank lines skipped as pandas
+    skips them."""
+    a = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    if not len(a):
+        return None
+    outside = ~np.logical_xor.accumulate(a == 34)
+    starts = np.flatnonzero((a == 10) & outside) + 1
+    starts = np.concatenate(([0], starts[starts < len(a)]))
+    commas = np.flatnonzero((a == 44) & outside)
+    fields = np.diff(np.searchsorted(commas, np.append(starts, len(a)))) + 1
+    content = np.logical_or.reduceat(a > 32, starts)       # not a blank line
+    fields = fields[content]
+    if len(fields) < 2:
+        return None
+    short = np.flatnonzero(fields[1:] < fields[0])
+    if not short.size:
+        return None
+    return int(short[0]) + 1, int(fields[1 + short[0]]), int(fields[0])
+
+
+def _parse_error(path: Path, detail: str) -> InputError:
+    """Word pandas' tokenizer errors with the studybuild row number (header = row 0)."""
+    m = re.search(r"EOF inside string starting at row (\d+)", detail)
+    if m:
+        return InputError("CSV cannot be parsed: a quoted value starts on this row and its "
+                          "closing quote never comes", path=path, line=int(m.group(1)),
+                          hint="check the quotes on that row: a quote inside a value must be "
+                               "doubled (\"\")")
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail)
+    if m:
+        return InputError(f"CSV cannot be parsed: the row has {m.group(3)} fields, the header "
+                          f"{m.group(1)}", path=path, line=int(m.group(2)) - 1,
+                          hint="check quotes and commas on that row (a value with a comma "
+                               "must be quoted)")
+    m = re.search(r"line (\d+)", detail)
+    return InputError(f"CSV cannot be parsed: {detail.strip()}", path=path,
+                      line=int(m.group(1)) - 1 if m else None,
+                      hint="check quotes and the number of fields on that row")
 
 
 def read_raw(spec, raw_dir: Path, findings: Findings) -> RawData:
