@@ -655,8 +655,10 @@ def _params(alg, raw: dict, src: Source, loc: tuple):
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             known = list(alg.params.model_fields)
-            msg = (f"unknown parameter {where[-1]!r} for algorithm {alg.name!r} "
-                   f"({suggest(str(where[-1]), known)})")
+            key = str(where[-1])
+            close = suggest(key, known + ["source", "algorithm"]).split("known:")[0]
+            msg = (f"unknown parameter {key!r} for algorithm {alg.name!r} "
+                   f"({close}known: {', '.join(sorted(known))})")
         elif err["type"] == "missing":
             msg = f"algorithm {alg.name!r} needs parameter {where[-1]!r}"
         elif isinstance(err.get("input"), bool) and err["type"] in ("string_type",):
@@ -676,14 +678,15 @@ def _check_mapping(spec: StudySpec, dom: DomainSpec, src: Source, loc: tuple,
         raise src.error(loc + ("algorithm",), f"unknown algorithm {m.algorithm!r} "
                         f"({suggest(m.algorithm, known)})",
                         hint="see docs/algorithms.md")
+    # parameters first: a misspelt key ('sorce') is named, not reported as a missing source
+    params = _params(alg, m.params, src, loc)
+    m._params = params
     lo, hi = alg.sources
     n = len(m.source)
     if n < lo or (hi is not None and n > hi):
         want = f"{lo}" if lo == hi else f"{lo} to {hi}" if hi is not None else f"at least {lo}"
         raise src.error(loc + ("source",) if n else loc + ("algorithm",),
                         f"algorithm {alg.name!r} takes {want} source(s), got {n}")
-    params = _params(alg, m.params, src, loc)
-    m._params = params
     forms = spec.forms.forms
     for k, ref in enumerate(m.source):
         sloc = loc + ("source",)
