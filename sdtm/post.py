@@ -117,10 +117,20 @@ def split_long_text(frame: pd.DataFrame, domain: str, state: BuildState,
         long = s.notna() & (_byte_len(s.fillna("")) > MAX_BYTES)
         if not long.any():
             continue
+        first = int(np.flatnonzero(long.to_numpy())[0])
+        subj = frame["USUBJID"].iloc[first] if "USUBJID" in frame else ""
+        raw = ""
+        lin = state.lineage.get(domain)
+        if lin is not None and "_REC" in frame and len(lin):
+            hit = lin[lin["_REC"] == frame["_REC"].iloc[first]]
+            if len(hit):
+                raw = f"; raw {hit['FORM'].iloc[0]} row {int(hit['RAW_ROW'].iloc[0])}"
         state.findings.add("SB-SDTM-LONGTEXT", "notice",
                            f"{int(long.sum())} value(s) of {c} are over {MAX_BYTES} bytes; the "
-                           f"rest is in SUPP{domain} ({c[:7]}1, ...)", dataset=domain,
-                           variable=c)
+                           f"first {MAX_BYTES} are kept in {c}, the rest is in SUPP{domain} "
+                           f"({c[:7]}1, ...) (first: record {first + 1}, {subj}{raw})",
+                           dataset=domain, variable=c, row=first + 1,
+                           keys={"USUBJID": subj})
         rest = s.where(long)
         frame[c] = s.where(~long, s.str.slice(0, MAX_BYTES))
         rest = rest.str.slice(MAX_BYTES)
