@@ -173,7 +173,7 @@ class ValueContext:
             listed = ", ".join(str(r) for r in rws[:5]) + (" ..." if len(rws) > 5 else "")
             where = f"{form}.{fieldname}" if form else (arg.ref if arg is not None else "")
             text = message.format(value=value, n=len(g), where=where, variable=self.variable)
-            text = text.replace("(1 records)", "(1 record)")
+            text = text.replace("(1 records", "(1 record")
             if rws:
                 text += f" ({where + ' ' if where else ''}row{'s' if len(rws) > 1 else ''} "\
                         f"{listed})"
