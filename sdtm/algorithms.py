@@ -94,17 +94,17 @@ def _to_number(ctx: ValueContext, arg: Arg, values: pd.Series, lo=None, hi=None)
     bad = txt.notna() & num.isna()
     ctx.report(bad, arg, "SB-MAP-NUM", "error",
                "{where}: value {value!r} is not a number ({n} records); " + ctx.variable +
-               " left empty")
+               " left empty (correct it at source)")
     if lo is not None:
         ctx.report(num < lo, Arg(number_text(num), arg.ref, arg.form, arg.field, arg.rows),
                    "SB-MAP-RANGE", "error",
                    "{where}: value {value} is below the allowed minimum " + f"{lo:g}" +
-                   " ({n} records)")
+                   " ({n} records); kept as collected (correct it at source)")
     if hi is not None:
         ctx.report(num > hi, Arg(number_text(num), arg.ref, arg.form, arg.field, arg.rows),
                    "SB-MAP-RANGE", "error",
                    "{where}: value {value} is above the allowed maximum " + f"{hi:g}" +
-                   " ({n} records)")
+                   " ({n} records); kept as collected (correct it at source)")
     return num.astype("float64")
 
 
@@ -239,7 +239,8 @@ def ct(ctx: ValueContext, args: list[Arg], p: CtParams) -> pd.Series:
     what = "kept as collected" if p.unmapped == "keep" else "left empty"
     ctx.report(missing, arg, "SB-MAP-CT", sev,
                "{where}: value {value!r} is not in codelist " + cl.label +
-               " nor in the study map ({n} records); " + what)
+               " nor in the study map ({n} records); " + what + " (correct it at source, or "
+               "map it to a submission value in codelists.yaml)")
     if p.unmapped == "keep":
         out = out.where(~missing, collected.str.upper())
     return out.astype("str")
@@ -315,7 +316,8 @@ def iso8601(ctx: ValueContext, args: list[Arg], p: IsoParams) -> pd.Series:
         iso, bad = parsed_dates(ctx, arg, formats, args[1] if len(args) > 1 else None)
     ctx.report(bad, arg, "SB-MAP-DATE", "error",
                "{where}: {value!r} is not a valid date in " + "/".join(formats) +
-               " ({n} records); " + ctx.variable + " left empty")
+               " ({n} records); " + ctx.variable + " left empty, never imputed (correct it at "
+               "source, or add its pattern to date_formats in forms.yaml)")
     if not p.partial:
         part = iso.notna() & ~dates.is_complete(iso)
         ctx.report(part, arg, "SB-MAP-DATE-PARTIAL", "error",
