@@ -168,21 +168,37 @@ class ValueContext:
         groups = frame.groupby("v", sort=True) if per_value else [("", frame)]
         form = (arg.form if arg is not None else None) or ""
         fieldname = (arg.field if arg is not None else None) or ""
+        # a source that is another variable of the record: its rows are the record block's
+        # raw rows, so the finding names that form (the place to correct the value)
+        own = "" if form else self._block_form()
         for value, g in groups:
             rws = [int(r) for r in g["r"].dropna().tolist()]
             listed = ", ".join(str(r) for r in rws[:5]) + (" ..." if len(rws) > 5 else "")
-            where = f"{form}.{fieldname}" if form else (arg.ref if arg is not None else "")
+            where = f"{form}.{fieldname}" if form else (
+                f"{self.domain}.{arg.ref}" if arg is not None and own else
+                arg.ref if arg is not None else "")
             text = message.format(value=value, n=len(g), where=where, variable=self.variable)
             text = text.replace("(1 records", "(1 record")
             if rws:
-                text += f" ({where + ' ' if where else ''}row{'s' if len(rws) > 1 else ''} "\
-                        f"{listed})"
+                at = f"{form}.{fieldname} " if form else f"raw {own} " if own else \
+                    f"{where} " if where else ""
+                text += f" ({at}row{'s' if len(rws) > 1 else ''} {listed})"
             self.state.findings.add(
-                rule, severity, text, dataset=self.state.form_file(form) if form else self.domain,
-                variable=fieldname or self.variable, row=rws[0] if rws else None,
+                rule, severity, text, dataset=self.state.form_file(form or own) if form or own
+                else self.domain,
+                variable=fieldname or (arg.ref if arg is not None and own else self.variable),
+                row=rws[0] if rws else None,
                 keys={"USUBJID": g["s"].iloc[0], "DOMAIN": self.domain,
                       "VARIABLE": self.variable},
                 value=value if value != "" else None, source=form)
+
+    def _block_form(self) -> str:
+        """The raw form of this context's record block ('' if none or unknown)."""
+        dom = self.state.spec.domains.get(self.domain) if self.state.spec else None
+        for b in getattr(dom, "records", None) or ():
+            if b.id == self.block:
+                return b.form or ""
+        return ""
 
     def add_lineage(self, recs: pd.Series, forms: pd.Series | str, rows: pd.Series) -> None:
         """Record that these records also come from these raw rows (lookups, aggregates)."""
