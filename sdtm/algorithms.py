@@ -274,6 +274,52 @@ def ct_decode(ctx: ValueContext, args: list[Arg], p: DecodeParams) -> pd.Series:
 
 
 # --------------------------------------------------------------------------------------------
+# dictionary: reference data in specs/dictionaries
+# --------------------------------------------------------------------------------------------
+
+class DictionaryParams(Params):
+    dictionary: str = Field(description="id of a file of specs/dictionaries (meddra-soc)")
+    key: str = Field(description="column matched with the collected value (case-insensitive)")
+    value: str = Field(description="column whose value is the result")
+
+    @model_validator(mode="after")
+    def _exists(self):
+        from sdtm.dictionaries import lookup_table
+        from studybuild.errors import SpecError
+
+        try:
+            lookup_table(self.dictionary, self.key, self.value)
+        except SpecError as e:
+            raise ValueError(str(e)) from None
+        return self
+
+
+def _describe_dictionary(p: DictionaryParams, src: list[str]) -> str:
+    return (f"{p.value} of the entry of dictionary {p.dictionary} (specs/dictionaries/"
+            f"{p.dictionary}.csv) whose {p.key} is {_fmt_src(src)} (case-insensitive).")
+
+
+@register("dictionary", "value", DictionaryParams, sources=(1, 1), origin="Assigned",
+          summary="Look a collected value up in a reference dictionary of specs/dictionaries "
+                  "(e.g. a MedDRA SOC name -> its SOC code); unmatched values are findings.",
+          describe=_describe_dictionary,
+          example=("'Cardiac disorders' (meddra-soc, SOC_NAME -> SOC_CODE)", "10007541"))
+def dictionary(ctx: ValueContext, args: list[Arg], p: DictionaryParams) -> pd.Series:
+    from sdtm.dictionaries import lookup_table, norm_key
+
+    arg = args[0]
+    table = lookup_table(p.dictionary, p.key, p.value)
+    collected = _text(arg.values.astype("str"))
+    out = _map_unique(collected, lambda v: table.get(norm_key(v))).astype("str")
+    ctx.report(collected.notna() & out.isna(), arg, "SB-MAP-DICT", "error",
+               "{where}: value {value!r} is not a " + p.key + " of dictionary " +
+               p.dictionary + " ({n} records); " + ctx.variable + " left empty")
+    if ctx.var_type == "Num":
+        return pd.to_numeric(out, errors="coerce").astype("float64")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # iso8601
 # --------------------------------------------------------------------------------------------
 
@@ -842,6 +888,16 @@ class SubjectDateParams(Params):
     complete_only: bool = Field(True, description="compare complete dates only")
     empty_if_missing: bool = Field(False, description="empty when any selected record of a "
                                                       "'from' domain lacks the date (ongoing)")
+    cutoff_if_missing: bool = Field(False, description="like empty_if_missing, but the data "
+                                                       "cut-off date (study.yaml) instead of "
+                                                       "empty: the subject is still ongoing "
+                                                       "at the cut-off")
+
+    @model_validator(mode="after")
+    def _one_missing_rule(self):
+        if self.empty_if_missing and self.cutoff_if_missing:
+            raise ValueError("give empty_if_missing or cutoff_if_missing, not both")
+        return self
 
     @field_validator("from_")
     @classmethod
@@ -860,6 +916,9 @@ def _describe_subject_date(p: SubjectDateParams, src: list[str]) -> str:
         text += " (records where " + "; ".join(w.text() for w in p.where) + ")"
     if p.empty_if_missing:
         text += "; empty while any of those records has no date (ongoing)"
+    if p.cutoff_if_missing:
+        text += ("; the data cut-off date while any of those records has no date (still "
+                 "ongoing at the cut-off)")
     return text + "."
 
 
@@ -891,7 +950,7 @@ def subject_date(ctx: ValueContext, args: list[Arg], p: SubjectDateParams) -> pd
             if wd == dom:
                 keep &= w.mask(frame, wv)
         f = frame[keep]
-        if p.empty_if_missing:
+        if p.empty_if_missing or p.cutoff_if_missing:
             blocked.update(f.loc[f[var].isna(), "USUBJID"].tolist())
         frames.append(pd.DataFrame({"USUBJID": f["USUBJID"].to_numpy(),
                                     "D": f[var].astype("str").to_numpy(), "SRC": dom,
@@ -917,6 +976,9 @@ def subject_date(ctx: ValueContext, args: list[Arg], p: SubjectDateParams) -> pd
     pick = allc.drop_duplicates("USUBJID", keep="first" if p.pick == "first" else "last")
     pick = pick[~pick["USUBJID"].isin(blocked)].set_index("USUBJID")
     out = recs["USUBJID"].map(pick["D"]).astype("str")
+    if p.cutoff_if_missing and blocked:
+        ongoing = recs["USUBJID"].isin(blocked)
+        out = out.where(~ongoing, ctx.study.dates.data_cutoff.isoformat()).astype("str")
     # lineage: the raw row or the SDTM record that gave the date
     chosen = recs[["USUBJID", "_REC"]].merge(pick.reset_index(), on="USUBJID", how="inner")
     raw_hit = chosen[chosen["ROW"].notna()]

@@ -504,7 +504,8 @@ def _date_var(frame: pd.DataFrame, domain: str) -> str | None:
           describe=lambda p, s: ("One record per subject and VISITNUM found in "
                                  + (", ".join(p.domains) if p.domains else "any domain")
                                  + "; SVSTDTC/SVENDTC the earliest/latest date of its records; "
-                                   "SVPRESP Y for planned visits; SVOCCUR Y."),
+                                   "SVPRESP and SVOCCUR Y for planned visits, empty for "
+                                   "unscheduled ones (SDTMIG: they describe planned visits)."),
           needs=lambda p: set(p.domains) if p.domains else {"*"},
           provides=lambda p, d: _all_vars(d),
           example=("TR and RS records at VISITNUM 201 on 2021-05-01 and 2021-05-03",
@@ -547,7 +548,7 @@ def subject_visits(ctx: DomainContext, frame: pd.DataFrame, p: VisitsParams) -> 
     planned = out["VISITNUM"].isin(table["VISITNUM"])
     out["VISITDY"] = out["VISITNUM"].map(dict(zip(table["VISITNUM"], table["VISITDY"])))
     out["SVPRESP"] = pd.Series("Y", index=out.index, dtype="str").where(planned)
-    out["SVOCCUR"] = "Y"
+    out["SVOCCUR"] = out["SVPRESP"]          # occurrence of a planned visit; null if unplanned
     out["SVUPDES"] = ("Unscheduled visit with records in " + out["_DOMS"]).where(~planned)
     out["_REC"] = np.arange(len(out), dtype="int64")
     out["_BLOCK"] = "derived:SV"

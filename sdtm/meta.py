@@ -10,10 +10,12 @@ Value-level metadata describes TR/RS (any findings domain with --TESTCD) by test
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterable
 
 import pandas as pd
 
+from sdtm.post import model_study_days
 from sdtm.registry import algorithms
 from sdtm.spec import DomainSpec, StudySpec, mapping_params
 from sdtm.terminology import find_codelist, variable_codelist
@@ -114,6 +116,14 @@ def build_metadata(spec: StudySpec, datasets: dict[str, pd.DataFrame], *,
     used_values: dict[str, set[str]] = {}
     for name, frame in datasets.items():
         if name in dmeta:
+            # ready-made metadata (trial design): the terms its codelist variables use, so
+            # that sponsor extensions (TSVCDREF 'ISO 8601') are listed as extended values
+            for v in dmeta[name].variables:
+                if v.codelist and v.type == "Char" and v.name in frame:
+                    cl = find_codelist(spec, v.codelist)
+                    if cl is not None:
+                        used_values.setdefault(cl.id, set()).update(
+                            frame[v.name].dropna().astype("str").unique().tolist())
             continue
         if name.startswith("SUPP"):
             base = from_standard(name, frame.columns)
@@ -133,8 +143,14 @@ def build_metadata(spec: StudySpec, datasets: dict[str, pd.DataFrame], *,
             continue
         dom = spec.domains.get(name)
         base = from_standard(name, frame.columns)
+        model_days = model_study_days(name, frame.columns)
+        base_vars = [replace(v, label=model_days[v.name], type="Num", role="Timing")
+                     if v.name in model_days else v for v in base.variables]
+        if model_days:      # SDTM model additions keep their place in the frame's order
+            order = {c: i for i, c in enumerate(frame.columns)}
+            base_vars.sort(key=lambda v: order.get(v.name, len(order)))
         vars_ = []
-        for v in base.variables:
+        for v in base_vars:
             origin, source, method = variable_origin(spec, dom, v.name) if dom else \
                 ("Derived", "", "")
             vs = dom.variable(v.name) if dom else None
@@ -153,9 +169,10 @@ def build_metadata(spec: StudySpec, datasets: dict[str, pd.DataFrame], *,
                                       comment=vs.comment if vs is not None else ""))
         meta = ig.dataset(name)
         label = dom.label if dom is not None and dom.label else meta.label
+        keys = tuple(dom.keys) if dom is not None and dom.keys else base.keys
         dmeta[name] = DatasetMeta(name=name, label=label, standard=base.standard,
                                   class_=base.class_, structure=base.structure,
-                                  keys=base.keys, variables=tuple(vars_),
+                                  keys=keys, variables=tuple(vars_),
                                   comment=dom.description if dom is not None else "")
     codelists = {}
     for key in sorted(used_values):

@@ -1,7 +1,8 @@
 """Generic post-processing, one implementation for every domain.
 
 After all domains are mapped: STUDYID, DOMAIN, SUBJID/SITEID (DM), EPOCH from the subject's
-elements (SE) by date, study days (--DY, --STDY, --ENDY; no day 0; complete dates only),
+elements (SE) by date, study days (--DY, --STDY, --ENDY; no day 0; complete dates only; the
+SDTM model's --STDY/--ENDY are added to a domain whose SDTMIG table lacks them, e.g. MH),
 --LOBXFL (last non-missing result on or before the first dose), --SEQ (unique within USUBJID,
 sorted by the spec's keys, ties by raw order), text over 200 bytes split into SUPP--,
 variable order and set from SDTMIG (required kept and checked, expected kept even when empty,
@@ -26,6 +27,39 @@ _SUPP_COLUMNS = ["STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM", "
 
 def _ig(domain: str):
     return standards.sdtmig().dataset(domain)
+
+
+# SDTM v2.0 timing variables that a general-observation-class domain may add when its SDTMIG
+# table lacks them (SDTMIG 3.4 section 2.5: any timing variable of the model may be added):
+# the study days of the start and end dates. FDA business rules FB3202/FB3203 (CORE-000328,
+# CORE-000776) expect --STDY/--ENDY wherever --STDTC/--ENDTC are submitted (e.g. MH).
+MODEL_STUDY_DAYS = (("STDY", "STDTC", "Study Day of Start of Observation"),
+                    ("ENDY", "ENDTC", "Study Day of End of Observation"))
+_GENERAL_CLASSES = ("Events", "Interventions", "Findings", "Findings About")
+
+
+def model_study_days(domain: str, columns) -> dict[str, str]:
+    """Study-day variables (name -> label) that ``domain`` adds from the SDTM model: --STDY
+    for --STDTC and --ENDY for --ENDTC when the domain's SDTMIG table has not got them."""
+    try:
+        ig = _ig(domain)
+    except standards.StandardsLookupError:
+        return {}
+    if ig.class_ not in _GENERAL_CLASSES:
+        return {}
+    cols = set(columns)
+    return {f"{domain}{dy}": label for dy, dtc, label in MODEL_STUDY_DAYS
+            if f"{domain}{dtc}" in cols and not ig.has(f"{domain}{dy}")}
+
+
+def _insert_model_days(cols: list[str], domain: str, added: list[str]) -> list[str]:
+    """Place added study days in SDTM model order: after --DTC/--STDTC/--ENDTC/--DY."""
+    out = list(cols)
+    for name in added:
+        after = [f"{domain}{s}" for s in ("DTC", "STDTC", "ENDTC", "DY", "STDY")]
+        pos = max((out.index(a) for a in after if a in out), default=len(out) - 1)
+        out.insert(pos + 1, name)
+    return out
 
 
 def date_variable(frame: pd.DataFrame, domain: str) -> str | None:
@@ -199,6 +233,11 @@ def finalize_domain(state: BuildState, domain: str, frame: pd.DataFrame,
             if var.name.endswith("DY") and var.name not in ("VISITDY",) and \
                     var.name[:-2] + "DTC" in f and var.name not in f:
                 f[var.name] = dates.study_day(f[var.name[:-2] + "DTC"], rf)
+        model_days = model_study_days(domain, f.columns)
+        for name in model_days:
+            f[name] = dates.study_day(f[name[:-2] + "DTC"], rf)
+    else:
+        model_days = {}
     lob = f"{domain}LOBXFL"
     if ig.has(lob) and lob not in f and dm is not None and "RFXSTDTC" in dm:
         f[lob] = baseline_flag(f, domain, dm.set_index("USUBJID")["RFXSTDTC"])
@@ -231,6 +270,11 @@ def finalize_domain(state: BuildState, domain: str, frame: pd.DataFrame,
             f[name] = pd.Series(np.nan if var.type == "Num" else pd.NA, index=f.index,
                                 dtype="float64" if var.type == "Num" else "str")
             cols.append(name)
+    # a study day goes with its date: kept whenever the date variable is (even if no date is
+    # complete enough to give a day), as the FDA business rules expect
+    added = [n for n in model_days if n[:-2] + "DTC" in cols]
+    if added:
+        cols = _insert_model_days(cols, domain, added)
     for var in ig.variables:
         if var.core == "Req" and var.name in f:
             empty = f[var.name].isna()
@@ -249,6 +293,8 @@ def finalize_domain(state: BuildState, domain: str, frame: pd.DataFrame,
                 out[var.name] = pd.to_numeric(out[var.name], errors="coerce").astype("float64")
             else:
                 out[var.name] = out[var.name].astype("str")
+    for name in added:
+        out[name] = pd.to_numeric(out[name], errors="coerce").astype("float64")
     return out, supp
 
 

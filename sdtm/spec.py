@@ -324,6 +324,8 @@ class DomainSpec(_M):
     label: str | None = Field(None, max_length=40)
     description: str = ""
     sort: list[str] = Field(default_factory=list, description="--SEQ order within USUBJID")
+    keys: list[str] | None = Field(None, description="natural keys (define.xml KeySequence); "
+                                                     "default: the SDTMIG dataset's keys")
     records: list[RecordBlock] = Field(default_factory=list)
     variables: list[VariableSpec] = Field(default_factory=list)
     derive: list[Derivation] = Field(default_factory=list)
@@ -622,6 +624,17 @@ def _check_domain(spec: StudySpec, dom: DomainSpec, src: Source) -> None:
                 and key not in {"VISITNUM"}:
             raise src.error(("sort", j), f"sort key {key} is not a variable of this spec "
                             f"({suggest(key, known_vars)})")
+    for j, key in enumerate(dom.keys or ()):
+        if meta.find(key) is None:
+            raise src.error(("keys", j), f"key {key} is not a variable of SDTMIG "
+                            f"{standards.SDTMIG_VERSION} {dom.domain} "
+                            f"({suggest(key, meta.names)})")
+        if key not in known_vars and key not in {"STUDYID", "USUBJID", "DOMAIN"} | \
+                POST_VARIABLES | _dy_variables(dom.domain) | {"VISITNUM", f"{dom.domain}SEQ"}:
+            raise src.error(("keys", j), f"key {key} is not a variable of this spec "
+                            f"({suggest(key, known_vars)})")
+    if dom.keys is not None and len(set(dom.keys)) != len(dom.keys):
+        raise src.error(("keys",), "a key variable is listed twice")
     _check_cycles(dom, src)
 
 

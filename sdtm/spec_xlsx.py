@@ -261,12 +261,17 @@ def _domain_docs(path: Path, sheets) -> dict[str, tuple[Any, Source]]:
             d["description"] = str(r["Description"])
         if r.get("Sort Variables"):
             d["sort"] = _split(r["Sort Variables"])
+        if r.get("Key Variables"):
+            keys = _split(r["Key Variables"])
+            if tuple(keys) != tuple(_ig_keys(name)):   # the IG's keys are the default
+                d["keys"] = keys
         derive = _cell_yaml(r.get("Derive"), path, "Datasets", row)
         if derive is not None:
             d["derive"] = derive if isinstance(derive, list) else [derive]
         d["records"], d["variables"] = [], []
         docs[name] = d
-        lines[name] = {(): row, ("domain",): row, ("derive",): row, ("sort",): row}
+        lines[name] = {(): row, ("domain",): row, ("derive",): row, ("sort",): row,
+                       ("keys",): row}
         where[name] = {(): "Datasets"}
     for row, r in sheets.get("Records", []):
         name = str(r.get("Dataset") or "").upper()
@@ -399,7 +404,8 @@ def write_spec_xlsx(study: str | Path, path: Path) -> Path:
         d = raw[name.lower()]
         meta = _ig(name)
         ds_rows.append([name, d.get("description", ""), meta.class_, meta.structure,
-                        ", ".join(meta.keys), d.get("label"), ", ".join(d.get("sort", [])),
+                        ", ".join(d.get("keys") or meta.keys), d.get("label"),
+                        ", ".join(d.get("sort", [])),
                         _flow(d["derive"]) if d.get("derive") else None])
         for b in d.get("records", []):
             rec_rows.append([name, b["id"], b["form"],
@@ -508,3 +514,12 @@ def _ig(name: str):
     from studybuild import standards
 
     return standards.sdtmig().dataset(name)
+
+
+def _ig_keys(name: str) -> tuple[str, ...]:
+    from studybuild import standards
+
+    try:
+        return tuple(_ig(name).keys)
+    except standards.StandardsLookupError:
+        return ()

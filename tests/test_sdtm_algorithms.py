@@ -127,6 +127,56 @@ def test_ct_decode_pairs_codelists_by_term_code():
     assert values(out) == ["Longest Diameter", "Sum of Diameter", "Longest Perpendicular"]
 
 
+def test_dictionary_meddra_soc_names_and_codes():
+    ctx = make_ctx(4, domain="AE", variable="AEBDSYCD", var_type="Num")
+    soc = arg(["Vascular disorders", "vascular  DISORDERS", "Vascular disorder", None],
+              "ae.AETERM_SOC")
+    # specs/dictionaries/meddra-soc.csv: Vascular disorders = 10047065; a near miss is not a
+    # match (error, left empty), a blank stays blank without a finding
+    out = run("dictionary", ctx, [soc], dictionary="meddra-soc", key="SOC_NAME", value="SOC_CODE")
+    assert values(out) == [10047065.0, 10047065.0, None, None] and out.dtype == "float64"
+    (f,) = list(ctx.state.findings)
+    assert (f.rule_id, f.severity.value, f.row) == ("SB-MAP-DICT", "error", 3)
+    assert "'Vascular disorder' is not a SOC_NAME of dictionary meddra-soc" in f.message
+    ctx = make_ctx(4, domain="AE", variable="AEBODSYS")
+    name = run("dictionary", ctx, [soc], dictionary="meddra-soc", key="SOC_NAME",
+               value="SOC_NAME")
+    assert values(name) == ["Vascular disorders", "Vascular disorders", None, None]
+    # the loader refuses an unknown dictionary or column, naming what there is
+    with pytest.raises(ValueError, match=r"unknown dictionary 'meddra' \(known: meddra-soc"):
+        ALG["dictionary"].params.model_validate(
+            {"dictionary": "meddra", "key": "SOC_NAME", "value": "SOC_CODE"})
+    with pytest.raises(ValueError, match="has no column 'CODE'"):
+        ALG["dictionary"].params.model_validate(
+            {"dictionary": "meddra-soc", "key": "SOC_NAME", "value": "CODE"})
+    with pytest.raises(ValueError, match="unknown dictionary"):
+        ALG["dictionary"].params.model_validate(
+            {"dictionary": "../standards/ct", "key": "a", "value": "b"})
+
+
+def test_meddra_soc_dictionary_has_the_27_socs():
+    from sdtm.dictionaries import load_dictionary, lookup_table
+
+    d = load_dictionary("meddra-soc")
+    assert d.columns == ("SOC_CODE", "SOC_NAME") and len(d.rows) == 27
+    codes = [r[0] for r in d.rows]
+    assert len(set(codes)) == 27 and all(c.isdigit() and len(c) == 8 for c in codes)
+    table = lookup_table("meddra-soc", "SOC_NAME", "SOC_CODE")
+    # the codes quoted in the issue notes
+    assert {k: table[k] for k in ("CARDIAC DISORDERS", "INVESTIGATIONS",
+                                  "NERVOUS SYSTEM DISORDERS")} == {
+        "CARDIAC DISORDERS": "10007541", "INVESTIGATIONS": "10022891",
+        "NERVOUS SYSTEM DISORDERS": "10029205"}
+    # every SOC the simulator's CTCAE vocabulary uses is in the dictionary
+    from pathlib import Path
+
+    import studybuild.simulate as sim
+    from studybuild.yamlspec import load_yaml
+
+    vocab = load_yaml(Path(sim.__file__).parent / "vocabulary.yaml")[0]["ae_terms"]
+    assert {v["soc"].upper() for v in vocab.values()} <= set(table)
+
+
 # --- iso8601, condition, combine ---------------------------------------------------------------
 
 def test_iso8601_partial_allowed_or_not():
@@ -217,6 +267,18 @@ def test_subject_date_first_last_and_ongoing():
     last = run("subject_date", ctx, [], pick="last", **{"from": ["EX.EXENDTC"]},
                empty_if_missing=True)
     assert values(last) == ["2021-06-06", None]          # B is still on treatment
+    # RFENDTC of the seed specs: B still on treatment -> the data cut-off of study.yaml
+    ref_end = run("subject_date", ctx, [], pick="last", **{"from": ["EX.EXENDTC"]},
+                  where=[{"variable": "EX.EXDOSE", "gt": 0}], cutoff_if_missing=True)
+    assert values(ref_end) == ["2021-06-06", SPEC.study.dates.data_cutoff.isoformat()]
+    assert SPEC.study.dates.data_cutoff.isoformat() == "2025-11-27"
+    # RFXENDTC of the seed specs (CG0147): latest EXSTDTC or EXENDTC -> B: its start, 16 Mar
+    last_ex = run("subject_date", ctx, [], pick="last", **{"from": ["EX.EXSTDTC", "EX.EXENDTC"]},
+                  where=[{"variable": "EX.EXDOSE", "gt": 0}])
+    assert values(last_ex) == ["2021-06-06", "2021-03-16"]
+    with pytest.raises(ValueError, match="not both"):
+        ALG["subject_date"].params.model_validate(
+            {"pick": "last", "empty_if_missing": True, "cutoff_if_missing": True})
     lin = pd.concat(ctx.extra_lineage)
     assert set(map(tuple, lin[["_REC", "RAW_ROW"]].to_numpy().tolist())) >= {(0, 1.0), (1, 6.0)}
 

@@ -39,8 +39,14 @@ def test_dm_reference_dates_age_arm_country(result):
     # 1962, consent 1 Mar 2021 -> 58 whatever the day. Last contact: survival call 1 Sep 2021.
     assert dm.loc[S1, ["RFSTDTC", "RFXENDTC", "RFICDTC", "RFPENDTC", "BRTHDTC", "AGE"]].tolist() \
         == ["2021-03-15", "2021-06-06", "2021-03-01", "2021-09-01", "1962-06", 58.0]
-    # 101-002 is still on treatment (empty EXENDAT): no RFXENDTC/RFENDTC; 'female' -> F
-    assert pd.isna(dm.loc[S2, "RFXENDTC"]) and dm.loc[S2, "SEX"] == "F"
+    assert dm.loc[S1, "RFENDTC"] == "2021-06-06"          # treatment ended: the last dose
+    # 101-002 is still on treatment (one EX record from 16 Mar, empty EXENDAT): RFXENDTC is
+    # the latest EX date there is (its start, CDISC CG0147); RFENDTC is the data cut-off of
+    # study.yaml (2025-11-27), as the reference period runs on; 'female' -> F
+    assert dm.loc[S2, ["RFXSTDTC", "RFXENDTC", "RFENDTC"]].tolist() == \
+        ["2021-03-16", "2021-03-16", "2025-11-27"] and dm.loc[S2, "SEX"] == "F"
+    ex2 = result.datasets["EX"].query("USUBJID == @S2")
+    assert pd.isna(ex2["EXENDTC"]).all()                   # EX keeps what was collected
     # 14 Jun 1970 -> 2 Mar 2021: 50. 101-003 born 1955 (day and month unknown), consent
     # 3 Mar 2021: 65 or 66 -> imputed 1 July 1955 -> 65; died 20 Apr 2021
     assert dm.loc[S2, "AGE"] == 50.0 and dm.loc[S3, "AGE"] == 65.0
@@ -95,8 +101,12 @@ def test_tu_rs_links_and_unscheduled_visit_numbering(result):
         ["T02", "TARGET", 1.0]]
     # the unscheduled scan of 20 May follows CYCLE 4 DAY 1 (17 May) in the visit form:
     # VISITNUM 104.01 in SV, TR and RS alike
+    # SVPRESP/SVOCCUR describe planned visits: both empty for the unscheduled one
     assert rows(sv[(sv["USUBJID"] == S1) & (sv["VISITNUM"] == 104.01)],
-                ["VISIT", "SVSTDTC", "SVPRESP"]) == [["UNSCHEDULED 104.01", "2021-05-20", None]]
+                ["VISIT", "SVSTDTC", "SVPRESP", "SVOCCUR"]) == [
+        ["UNSCHEDULED 104.01", "2021-05-20", None, None]]
+    assert rows(sv[(sv["USUBJID"] == S1) & (sv["VISITNUM"] == 1.0)],
+                ["VISIT", "SVPRESP", "SVOCCUR"]) == [["SCREENING", "Y", "Y"]]
     ovr = rs[(rs["RSTESTCD"] == "OVRLRESP")]
     assert rows(ovr, ["USUBJID", "VISITNUM", "RSORRES", "RSSTRESC", "RSLNKGRP", "RSEVAL",
                       "RSCAT"]) == [
@@ -118,6 +128,18 @@ def test_ae_ds_se_epoch(result):
         [2.0, "high blood pressure", "Hypertension", "3", "2021-04-20", "2021-05", 37.0,
          "TREATMENT", None]]
     assert "AESEV" not in ae.columns          # graded by CTCAE: AESEV empty, so dropped
+    # the CRF's CTCAE SOC name, coded with specs/dictionaries/meddra-soc.csv
+    assert rows(ae[ae["USUBJID"] == S1], ["AEBODSYS", "AEBDSYCD", "AESOC", "AESOCCD"]) == [
+        ["General disorders and administration site conditions", 10018065.0,
+         "General disorders and administration site conditions", 10018065.0],
+        ["Vascular disorders", 10047065.0, "Vascular disorders", 10047065.0]]
+    # below SOC, MedDRA codes are not collected: expected variables, kept empty
+    assert ae[["AELLT", "AELLTCD", "AEPTCD", "AEHLT", "AEHLGTCD"]].isna().all().all()
+    # MHSTDY: 2018-01-12 is 1096 days (3 years, 2020 a leap year) + 64 days (12 Jan -> 17 Mar)
+    # before RFSTDTC 2021-03-17, so day -1160 (no day 0); partial dates have no study day
+    mh = result.datasets["MH"]
+    assert rows(mh, ["USUBJID", "MHSTDTC", "MHSTDY"]) == [
+        [S1, "2017-10", None], [S1, "2015", None], [S2, "2016", None], [S3, "2018-01-12", -1160.0]]
     nausea = ae[ae["USUBJID"] == S2].iloc[0]
     assert nausea["AETERM"] == "Nausee" and nausea["AESTDTC"] == "2021-04" \
         and pd.isna(nausea["EPOCH"])          # partial date: no epoch, no study day
@@ -129,15 +151,18 @@ def test_ae_ds_se_epoch(result):
         ["SURU", "TREATMENT", "2021-03-17", "2021-04-07"],
         ["FU", "FOLLOW-UP", "2021-04-07", "2021-04-20"]]
     ds = result.datasets["DS"]
+    # 101-003 died on 20 Apr: the end-of-study disposition event DEATH (eos.csv); the Death
+    # Report (death.csv) gives DM.DTHDTC and no second DS record
     assert rows(ds[ds["USUBJID"] == S3], ["DSDECOD", "DSCAT", "DSSCAT", "DSSTDTC", "EPOCH"]) == [
         ["INFORMED CONSENT OBTAINED", "PROTOCOL MILESTONE", None, "2021-03-03", "SCREENING"],
         ["ENTERED INTO TRIAL", "PROTOCOL MILESTONE", None, "2021-03-13", "SCREENING"],
         ["DEATH", "DISPOSITION EVENT", "STUDY TREATMENT", "2021-04-06", "TREATMENT"],
-        ["DEATH", "DISPOSITION EVENT", "STUDY PARTICIPATION", "2021-04-20", "FOLLOW-UP"],
-        ["DEATH", "OTHER EVENT", None, "2021-04-20", "FOLLOW-UP"]]
-    supp = result.datasets["SUPPDS"]
-    assert rows(supp, ["USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QVAL"]) == [
-        [S1, "DSSEQ", "3", "DSTRT", "SURUFATINIB"], [S3, "DSSEQ", "3", "DSTRT", "SURUFATINIB"]]
+        ["DEATH", "DISPOSITION EVENT", "STUDY PARTICIPATION", "2021-04-20", "FOLLOW-UP"]]
+    # one treatment: DSSCAT STUDY TREATMENT says which (no SUPPDS DSTRT any more)
+    assert "SUPPDS" not in result.datasets
+    assert result.metadata.dataset("DS").keys == ("STUDYID", "USUBJID", "DSCAT", "DSSCAT",
+                                                  "DSDECOD", "DSSTDTC")
+    assert not ds.duplicated(["USUBJID", "DSCAT", "DSSCAT", "DSDECOD", "DSSTDTC"]).any()
 
 
 def test_accounting_exclusions_and_findings(result):
@@ -169,7 +194,18 @@ def test_metadata_origins_sources_methods_codelists_value_level(result):
     age = meta.dataset("DM").variable("AGE")
     assert age.origin == "Derived" and age.method.startswith("Completed years from BRTHDTC "
                                                              "to RFICDTC")
-    assert meta.dataset("TS") is not None and meta.dataset("SUPPDS").variable("QNAM")
+    assert meta.dataset("TS") is not None and meta.dataset("SUPPTU").variable("QNAM")
+    # AE body system from the MedDRA SOC dictionary: name and code, origin Assigned
+    bodsys = meta.dataset("AE").variable("AEBDSYCD")
+    assert (bodsys.type, bodsys.origin) == ("Num", "Assigned") and "meddra-soc" in bodsys.method
+    # MH adds the SDTM model's study day of its start date (its SDTMIG table has MHDY only),
+    # right after it (no end date in this export: no MHENDTC, no MHENDY)
+    mh = meta.dataset("MH")
+    names = [v.name for v in mh.variables]
+    assert names[names.index("MHSTDTC") + 1] == "MHSTDY" and "MHENDY" not in names
+    assert list(result.datasets["MH"].columns) == names
+    st = mh.variable("MHSTDY")
+    assert (st.label, st.type, st.role) == ("Study Day of Start of Observation", "Num", "Timing")
     vl = {(v.dataset, v.variable, v.where): v for v in meta.value_level}
     ld = vl[("TR", "TRSTRESN", (("TRTESTCD", "LDIAM"),))]
     assert (ld.label, ld.type, ld.unit, ld.origin) == ("Longest Diameter", "Num", "mm", "Derived")
@@ -193,7 +229,7 @@ def test_unreadable_raw_input_stops_with_file_and_row(tmp_path):
                                "required: false in forms.yaml)")
     shutil.copy(RAW / "dm.csv", raw / "dm.csv")
     (raw / "mh.csv").write_bytes("Project,Subject\nx,caf\xe9\n".encode("latin-1"))
-    with pytest.raises(InputError, match=r"mh\.csv:1: not utf-8 text"):
+    with pytest.raises(InputError, match=r"mh\.csv:1 column Subject: not UTF-8 text"):
         build_sdtm("surufatinib-sts", raw)
     (raw / "mh.csv").write_text("")
     with pytest.raises(InputError, match=r"mh\.csv: file is empty \(no header row\)"):
@@ -259,7 +295,7 @@ def test_write_cli_deterministic_and_readable(result, tmp_path, capsys):
     for pa, pb in zip(a, b):
         assert pa.read_bytes() == pb.read_bytes(), pa.name
     names = {p.name for p in a}
-    assert {"dm.xpt", "tr.xpt", "suppds.xpt", "lineage.csv", "accounting.csv",
+    assert {"dm.xpt", "tr.xpt", "supptu.xpt", "lineage.csv", "accounting.csv",
             "exclusions.csv", "findings.json"} <= names
     tr, meta = read_xpt(tmp_path / "a" / "tr.xpt")
     assert meta.label == "Tumor/Lesion Results" and meta.labels["TRSTRESN"] == \

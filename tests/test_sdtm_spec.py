@@ -168,6 +168,27 @@ def test_workbook_round_trip_and_errors(tmp_path):
         "'asign' (did you mean 'assign'?")
 
 
+def test_natural_keys_from_the_spec(tmp_path, spec_dir):
+    # DS names its keys (define.xml KeySequence); other domains keep the SDTMIG's
+    spec = load_spec("surufatinib-envafolimab-sts")
+    assert spec.domains["DS"].keys == ["STUDYID", "USUBJID", "DSCAT", "DSSCAT", "DSDECOD",
+                                       "DSSTDTC"]
+    assert spec.domains["AE"].keys is None
+    # the workbook carries them in P21's Key Variables column, both ways
+    folder = tmp_path / "combo"
+    folder.mkdir()
+    shutil.copy(Path("specs/studies/surufatinib-envafolimab-sts/study.yaml"),
+                folder / "study.yaml")
+    book = write_spec_xlsx("surufatinib-envafolimab-sts", folder / "spec.xlsx")
+    assert load_spec_xlsx(book).domains == spec.domains
+    # a key that is not a variable of the domain
+    path, line = edit(spec_dir, "ds.yaml", "domain: DS\n",
+                      "domain: DS\nkeys: [STUDYID, USUBJID, DSDECODE, DSSTDTC]\n")
+    assert error_of(spec_dir).startswith(
+        f"{path}:{line + 1}: keys[2]: key DSDECODE is not a variable of SDTMIG 3.4 DS (did you "
+        "mean 'DSDECOD'? known: DOMAIN, DSCAT, DSDECOD, ")
+
+
 def test_every_algorithm_and_parameter_is_documented():
     from sdtm.registry import algorithms
 

@@ -59,6 +59,7 @@ def test_accounting_adds_up_and_lineage_points_at_real_rows(built):
 
 def test_seq_unique_and_sdtmig_order(built):
     _, _, res = built
+    from sdtm.post import model_study_days
     from studybuild import standards
 
     for name, frame in res.datasets.items():
@@ -68,7 +69,16 @@ def test_seq_unique_and_sdtmig_order(built):
             assert (frame[seq] >= 1).all()
         if not name.startswith("SUPP"):
             order = [v.name for v in standards.sdtmig().dataset(name).variables]
-            assert [c for c in order if c in frame.columns] == list(frame.columns), name
+            # SDTM model study days a domain adds (MH: MHSTDY, MHENDY) follow their dates
+            added = model_study_days(name, frame.columns)
+            cols = [c for c in frame.columns if c not in added]
+            assert [c for c in order if c in frame.columns] == cols, name
+            for dy in added:
+                dates_before = [c for c in frame.columns[:list(frame.columns).index(dy)]
+                                if c.endswith("DTC")]
+                assert dy[:-2] + "DTC" in dates_before, (name, dy)
+    mh = res.datasets["MH"]                     # a study day wherever MH has its date
+    assert "MHSTDY" in mh and ("MHENDTC" in mh) == ("MHENDY" in mh)
 
 
 def test_every_tr_links_to_a_tu_lesion_and_rs_assessment(built):

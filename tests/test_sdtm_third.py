@@ -85,13 +85,19 @@ def test_ae_roman_grades_and_mixed_date_patterns(res):
         [P1, "3", "N", "2022-03-10", "2022-03-30", "TREATMENT"],
         [P2, "5", "Y", "2022-06-01", "2022-06-15", "FOLLOW-UP"],
         [P4, "1", "N", "2022-03", None, None]]
+    # SOC codes from specs/dictionaries/meddra-soc.csv: Investigations, Respiratory...,
+    # Skin and subcutaneous tissue disorders
+    assert ae["AEBDSYCD"].tolist() == [10022891.0, 10038738.0, 10040785.0]
 
 
 def test_sv_derived_from_the_visits_of_tu_tr_rs(res):
     sv = res.datasets["SV"]
-    assert rows(sv[sv["USUBJID"] == P1], ["VISITNUM", "VISIT", "SVSTDTC", "SVPRESP"]) == [
-        [1.0, "BASELINE", "2022-01-05", "Y"], [10.0, "WEEK 6", "2022-02-22", "Y"],
-        [11.0, "WEEK 12", "2022-04-05", "Y"], [12.0, "WEEK 18", "2022-05-10", "Y"]]
+    assert rows(sv[sv["USUBJID"] == P1], ["VISITNUM", "VISIT", "SVSTDTC", "SVPRESP",
+                                          "SVOCCUR"]) == [
+        [1.0, "BASELINE", "2022-01-05", "Y", "Y"], [10.0, "WEEK 6", "2022-02-22", "Y", "Y"],
+        [11.0, "WEEK 12", "2022-04-05", "Y", "Y"], [12.0, "WEEK 18", "2022-05-10", "Y", "Y"]]
+    # SVOCCUR only where SVPRESP says planned (CORE-000038)
+    assert (sv["SVOCCUR"].isna() == sv["SVPRESP"].isna()).all()
     se = res.datasets["SE"]
     assert rows(se[se["USUBJID"] == P3], ["ETCD", "SESTDTC"]) == [["SCRN", "2022-02-10"]]
     acc = res.accounting
