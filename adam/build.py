@@ -158,9 +158,9 @@ def build_adam(sdtm: Mapping[str, pd.DataFrame], *, study: str | None = None,
 
 def build_adam_cli(sdtm_dir: Path, out: Path, *, study: str | None = None) -> int:
     """``studybuild adam --sdtm DIR --out DIR [--study ID]``: read any SDTM folder (XPT, CSV,
-    parquet, Dataset-JSON), derive ADaM, write one XPT per dataset plus ``recist_check.csv``
-    and ``findings.csv`` (atomically, replacing OUT), print a summary. Exit 1 on error
-    findings."""
+    parquet, Dataset-JSON), derive ADaM, write one XPT per dataset plus
+    ``traceability/recist_check.csv`` and ``traceability/findings.csv`` (atomically,
+    replacing OUT), print a summary. Exit 1 on error findings."""
     import click
 
     from studybuild.atomic import staged_dir
@@ -182,13 +182,17 @@ def build_adam_cli(sdtm_dir: Path, out: Path, *, study: str | None = None) -> in
             write_xpt(df, tmp, dataset=name, label=meta.label if meta else name,
                       labels=meta.labels if meta else None,
                       order=list(meta.names) if meta else None)
+        # beside the datasets, not among them: a folder of datasets must hold datasets only
+        # (validate reads every .csv of a folder as a dataset)
+        trace = tmp / "traceability"
+        trace.mkdir()
         rc = result.recist_check.copy()
         rc["ADT"] = rc["ADT"].dt.strftime("%Y-%m-%d")
-        rc.to_csv(tmp / "recist_check.csv", index=False)
+        rc.to_csv(trace / "recist_check.csv", index=False)
         rows = result.findings.to_records()
         pd.DataFrame(rows, columns=["rule_id", "severity", "message", "dataset", "variable",
                                     "row", "keys", "value"] if not rows else None) \
-            .to_csv(tmp / "findings.csv", index=False)
+            .to_csv(trace / "findings.csv", index=False)
     click.echo(f"ADaM from {sdtm_dir} -> {out}"
                + (f" (study {study})" if study else " (admiral defaults)"))
     click.echo(result.summary())

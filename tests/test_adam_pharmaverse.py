@@ -208,7 +208,12 @@ def test_cli_writes_xpt_with_labels(tmp_path, result):
     assert build_adam_cli(DATA / "sdtm", out) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == ["adae.xpt", "adrs.xpt", "adsl.xpt", "adtr.xpt", "adtte.xpt",
-                     "findings.csv", "recist_check.csv"]
+                     "traceability"]
+    assert sorted(p.name for p in (out / "traceability").iterdir()) == [
+        "findings.csv", "recist_check.csv"]
+    # the folder holds datasets only: validate reads exactly the five ADaM datasets
+    from studybuild.datasets import read_folder
+    assert sorted(read_folder(out).frames()) == ["ADAE", "ADRS", "ADSL", "ADTR", "ADTTE"]
     frame, meta = read_xpt(out / "adtte.xpt")
     assert meta.label == "Time-to-Event Analysis Dataset"
     assert meta.labels["STARTDT"] == "Time-to-Event Origin Date for Subject"
