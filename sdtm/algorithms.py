@@ -980,7 +980,8 @@ def subject_date(ctx: ValueContext, args: list[Arg], p: SubjectDateParams) -> pd
         ongoing = recs["USUBJID"].isin(blocked)
         out = out.where(~ongoing, ctx.study.dates.data_cutoff.isoformat()).astype("str")
     # lineage: the raw row or the SDTM record that gave the date
-    chosen = recs[["USUBJID", "_REC"]].merge(pick.reset_index(), on="USUBJID", how="inner")
+    chosen = recs[["USUBJID", "_REC"]].astype({"USUBJID": "str"}).merge(
+        pick.reset_index().astype({"USUBJID": "str"}), on="USUBJID", how="inner")  # empty: dtypes
     raw_hit = chosen[chosen["ROW"].notna()]
     if len(raw_hit):
         ctx.add_lineage(raw_hit["_REC"], raw_hit["SRC"].str.slice(4), raw_hit["ROW"])
