@@ -236,6 +236,35 @@ def test_cli_validate_exit_codes_and_reports(tmp_path):
     assert missing.exit_code == 2 and "folder not found" in missing.output
 
 
+def test_console_summary_is_readable_at_80_columns_and_piped(engine_report):
+    import io
+
+    from rich.console import Console
+
+    from validation.report import console_summary
+
+    buf = io.StringIO()        # what `studybuild validate ... | cat` gets: no terminal
+    console_summary(engine_report, console=Console(file=buf, width=80, color_system=None))
+    lines = buf.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    # the counts (engine rules only, no suites) and the run on two short lines
+    assert lines[:2] == ["SDTM: 1,340 errors, 72 warnings, 0 notices",
+                         f"12 datasets, {len(engine_report.rules_run)} rules run"]
+    # one entry per finding group: severity, rule, count, where: message, on the first line;
+    # wrapped text stays under the message column, never squeezed into empty columns
+    i = lines.index(next(x for x in lines if x.startswith("top findings")))
+    first = lines[i + 1]
+    assert first.split()[:3] == ["error", "SB-CORE-000024", "1,191"]
+    assert "AE.AEBODSYS: --BODSYS is not empty and --BDSYCD" in first
+    col = first.index("AE.AEBODSYS")
+    body = [x for x in lines[i + 1:] if x.startswith(" ")]
+    assert body and all(x[:col].strip() == "" and x[col] != " " for x in body)
+    text = " ".join(x.strip() for x in lines[i + 1:])
+    assert "(first: row 1 01-701-1015)" in text
+    entries = [x for x in lines[i + 1:] if not x.startswith(" ")]
+    assert len(entries) == 10 and lines[i].startswith("top findings (10 of ")
+
+
 def test_cli_rules_lists_every_rule():
     res = CliRunner().invoke(cli, ["rules", "--json"])
     assert res.exit_code == 0

@@ -55,21 +55,29 @@ def write_reports(report: "ValidationReport", out_dir: Path) -> list[Path]:
 # --------------------------------------------------------------------------------------------
 
 def console_summary(report: "ValidationReport", *, console=None, top: int = 10) -> None:
-    """Counts by severity, a per-dataset table and the most frequent findings (rich)."""
+    """Counts by severity, a per-dataset table and the most frequent finding groups (rich).
+
+    Readable at 80 columns and when piped: the finding groups are one entry each, severity,
+    rule and count in fixed columns and the message wrapped under its own indent, instead of
+    a table whose columns shrink to nothing on a narrow console."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = console or Console()
+    width = max(60, console.width or 80)
     c = report.counts()
     acc = sum(1 for f in report.findings if f.accepted is not None)
     style = "bold red" if c["error"] else ("bold yellow" if c["warning"] else "bold green")
-    console.print(f"[{style}]{report.kind} {report.source or ''}: {c['error']:,} errors, "
-                  f"{c['warning']:,} warnings, {c['notice']:,} notices"
-                  f"{f', {acc:,} accepted' if acc else ''}[/] "
-                  f"({len(report.datasets)} datasets, {len(report.rules_run)} rules)")
+    head = (f"{report.kind} {report.source or ''}".rstrip() + f": {c['error']:,} errors, "
+            f"{c['warning']:,} warnings, {c['notice']:,} notices"
+            + (f", {acc:,} accepted" if acc else ""))
+    console.print(Text(head, style=style), soft_wrap=True)
+    console.print(f"{len(report.datasets)} datasets, {len(report.rules_run)} rules run",
+                  highlight=False, soft_wrap=True)
     t = Table(show_header=True, header_style="bold")
     for col in ("dataset", "records", "variables", "errors", "warnings", "notices"):
-        t.add_column(col, justify="right" if col != "dataset" else "left")
+        t.add_column(col, justify="right" if col != "dataset" else "left", no_wrap=True)
     for d in report.datasets.values():
         t.add_row(d.name, f"{d.records:,}", str(d.variables), f"{d.errors:,}",
                   f"{d.warnings:,}", f"{d.notices:,}")
@@ -83,23 +91,43 @@ def console_summary(report: "ValidationReport", *, console=None, top: int = 10) 
     if not groups:
         return
     ranked = sorted(groups.items(), key=lambda kv: (kv[0][0], -len(kv[1]), kv[0][1:]))
-    t = Table(title=f"top findings ({min(top, len(ranked))} of {len(ranked)} groups; all in "
-                    "report.json / report.html)", show_header=True, header_style="bold")
-    t.add_column("severity", no_wrap=True, min_width=7)
-    t.add_column("rule", no_wrap=True, min_width=14)
-    t.add_column("where", no_wrap=True, min_width=10)
-    t.add_column("count", justify="right", no_wrap=True, min_width=5)
-    t.add_column("message", overflow="fold", ratio=1)
-    t.add_column("first record", overflow="fold", max_width=22)
-    for (rank, rid, ds, var, msg), fs in ranked[:top]:
+    shown = ranked[:top]
+    console.print(Text(f"top findings ({len(shown)} of {len(ranked)} groups; all in "
+                       "report.json / report.html)", style="bold"), soft_wrap=True)
+    for line, sev in finding_lines(shown, width):
+        if sev:
+            sev_style = {"error": "red", "warning": "yellow"}.get(sev, "")
+            console.print(Text.assemble((line[:len(sev)], sev_style), line[len(sev):]),
+                          soft_wrap=True)
+        else:
+            console.print(Text(line), soft_wrap=True)
+
+
+def finding_lines(groups, width: int = 80) -> list[tuple[str, str]]:
+    """Plain-text lines for finding groups ``[((rank, rule, dataset, variable, message),
+    findings), ...]``: ``severity  rule  count  DATASET.VARIABLE: message (first: row N
+    USUBJID)``, wrapped at ``width`` under the message column. Returns (line, severity of the
+    group on its first line, else "")."""
+    import textwrap
+
+    rule_w = max([14] + [len(k[1]) for k, _ in groups])
+    count_w = max([5] + [len(f"{len(fs):,}") for _, fs in groups])
+    indent = " " * (8 + rule_w + 1 + count_w + 2)
+    out = []
+    for (_, rid, ds, var, msg), fs in groups:
         f = fs[0]
+        where = ".".join(p for p in (ds, var) if p)
         first = "" if f.row is None else f"row {f.row}"
         subj = dict(f.keys).get("USUBJID")
         if subj:
-            first += f" {subj}"
-        t.add_row(f.severity.value, rid, ".".join(p for p in (ds, var) if p),
-                  f"{len(fs):,}", msg, first.strip())
-    console.print(t)
+            first = f"{first} {subj}".strip()
+        body = (f"{where}: " if where else "") + msg + (f" (first: {first})" if first else "")
+        prefix = f"{f.severity.value:<7} {rid:<{rule_w}} {len(fs):>{count_w},}  "
+        lines = textwrap.wrap(body, width=max(20, width - len(indent)),
+                              break_long_words=True, break_on_hyphens=False) or [""]
+        out.append((prefix + lines[0], f.severity.value))
+        out += [(indent + rest, "") for rest in lines[1:]]
+    return out
 
 
 # --------------------------------------------------------------------------------------------
