@@ -39,6 +39,29 @@ def test_no_error_findings_and_every_domain(built):
     assert len(res.datasets["DM"]) == N
 
 
+def test_conformance_checks_find_nothing_to_report(built):
+    """The export gate's check on both studies: not an error, not a warning (with the spec's
+    metadata, as `studybuild build` runs it); notices are the mapping's own."""
+    from validation.run import validate
+
+    study, _, res = built
+    rep = validate(res.datasets, metadata=res.metadata, study=res.spec.study)
+    bad = [(f.rule_id, f.dataset, f.variable, f.row, f.message) for f in rep.findings
+           if f.severity.value in ("error", "warning")]
+    assert bad == []
+    ds = res.datasets["DS"]
+    assert not ds.duplicated(list(res.metadata.dataset("DS").keys)).any()
+    if study == "surufatinib-envafolimab-sts":
+        # one end-of-treatment record per drug, named in DSSCAT (SDTMIG 3.4 DS 2b)
+        eot = ds[ds["DSCAT"].eq("DISPOSITION EVENT") & ~ds["DSSCAT"].eq("STUDY PARTICIPATION")]
+        assert set(eot["DSSCAT"]) <= {"SURUFATINIB", "ENVAFOLIMAB"}
+        assert not eot.duplicated(["USUBJID", "DSSCAT"]).any()
+    assert "OTHER EVENT" not in set(ds["DSCAT"])
+    # every assigned subject has RFENDTC (CORE-000191)
+    dm = res.datasets["DM"]
+    assert dm.loc[dm["ARM"].notna(), "RFENDTC"].notna().all()
+
+
 def test_accounting_adds_up_and_lineage_points_at_real_rows(built):
     _, raw, res = built
     acc = res.accounting.set_index("FORM")
