@@ -121,7 +121,9 @@ def precision_prefix(s: pd.Series) -> pd.Series:
     """The known leading part of each ISO 8601 value (up to the first unknown component):
     ``2021-03-15T10:30`` -> itself, ``2021---15`` -> ``2021``; NaN when not a date at all.
     The text before a ``/`` (interval start) is used for intervals."""
-    t = as_text(s).str.split("/", n=1).str[0]
+    t = as_text(s)
+    if t.notna().any():          # (an all-missing column has no .str result to index)
+        t = t.str.split("/", n=1).str[0]
     return _extract_prefix(t)
 
 
