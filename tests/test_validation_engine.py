@@ -230,8 +230,8 @@ def test_suite_is_json_data_generated_from_standards_and_ct():
     assert len(ids) == len(set(ids))                      # unique: GX results map back
 
 
-def test_study_frames_stack_every_dataset():
-    from validation.gx_run import records_frame, values_frames
+def test_study_frames_hold_every_dataset_and_distinct_values():
+    from validation.gx_run import ValueIndex, key_frames, records_frame
 
     frames = {"DM": pd.DataFrame({"STUDYID": s("S", "S"), "DOMAIN": s("DM", "DM"),
                                   "USUBJID": s("S-1", "S-2"), "SEX": s("M", None)}),
@@ -240,12 +240,21 @@ def test_study_frames_stack_every_dataset():
                                   "TSVAL": s("2021-01-04")})}
     ctxs = contexts(frames)
     plans = {k: build_suite(c)["frames"] for k, c in ctxs.items()}
-    (vals,) = list(values_frames(frames, plans))
-    dm_sex = vals[(vals.dataset == "DM") & (vals.variable == "SEX") & vals.value.notna()]
-    assert dm_sex[["row", "value", "ct_error"]].values.tolist() == [[0, "M", "DM|SEX=M"]]
-    # required cells: DM SEX of record 2 is missing
-    req = vals[(vals.dataset == "DM") & (vals.variable == "SEX") & vals.req_value.notna()]
-    assert req[["row", "req_value"]].values.tolist() == [[0, "present"], [1, "missing"]]
+    index = ValueIndex(frames, plans)
+    # GX sees each distinct value once: "S" (STUDYID of 3 records) and "DM" (2) once each
+    values = sorted(v for chunk in index.distinct("value") for v in chunk)
+    assert values == sorted(["S", "DM", "S-1", "S-2", "M", "TS", "SSTDTC",
+                             "Study Start Date", "2021-01-04"])
+    ct = sorted(v for chunk in index.distinct("ct_error") for v in chunk)
+    assert ct == ["DM|SEX=M"]             # SEX (C66731, non-extensible); record 2 is blank
+    # required cells: DM SEX of record 2 is missing, so both outcomes are checked
+    assert sorted(v for chunk in index.distinct("req_value") for v in chunk) == [
+        "missing", "present"]
+    # and a failing distinct value leads back to its records, by value
+    back = index.rows("req_value", "DM", {"missing"})
+    assert back[["row", "variable", "value"]].values.tolist() == [[1, "SEX", "missing"]]
+    back = index.rows("value", "DM", {"S"})
+    assert back[["row", "variable"]].values.tolist() == [[0, "STUDYID"], [1, "STUDYID"]]
     rec = records_frame(frames, plans)
     missing = rec[rec.req_present == "missing"]
     assert sorted(zip(missing.dataset, missing.variable)) == [("DM", "COUNTRY"),
@@ -253,3 +262,20 @@ def test_study_frames_stack_every_dataset():
                                                               ("DM", "SUBJID")]
     assert rec[(rec.dataset == "TS") & (rec.variable == "TSSEQ")].type_check.dropna().tolist() \
         == ["Num:num"]
+    # USUBJID + --SEQ as one integer per record: DM has no DMSEQ; TS has one record
+    keys = key_frames(frames, plans)
+    assert set(keys) <= {"key_error", "key_warning", "seq_key"}
+    for col, kf in keys.items():
+        assert kf[col].dtype == np.int64
+        assert not kf.duplicated(["dataset", "row"]).any()
+
+
+def test_key_ids_equal_exactly_when_keys_are_equal():
+    from validation.gx_run import key_ids
+
+    df = pd.DataFrame({"USUBJID": s("A", "A", "B", None, None, "A"),
+                       "SEQ": [1.0, 2.0, 1.0, 1.0, 1.0, 1.0]})
+    ids = key_ids(df, ["USUBJID", "SEQ"])
+    # rows 0 and 5 are (A, 1); rows 3 and 4 are (missing, 1); the others differ
+    assert ids[0] == ids[5] and ids[3] == ids[4]
+    assert len({ids[0], ids[1], ids[2], ids[3]}) == 4

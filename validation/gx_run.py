@@ -2,11 +2,17 @@
 
 great-expectations is imported here only (it costs seconds and hundreds of MB), through an
 ephemeral context with one pandas data source; progress bars are off. The study's datasets
-are stacked into the two frames the suites describe (:mod:`validation.suites`): ``records``
-(one GX run for the study) and ``values`` (one GX run per ~1.5 million values), each
-validated with ``result_format="COMPLETE"`` so failing rows come back as
-``unexpected_index_list``. Stacked rows carry ``dataset`` and ``row`` (0-based position in
-that dataset), so a finding's record number is row + 1 in file order.
+are checked together, through the frames the suites describe (:mod:`validation.suites`):
+
+- ``values`` checks are regexes on one value each, so GX validates the DISTINCT values of
+  each check column across the study (:class:`ValueIndex`); records holding a value GX found
+  unexpected are then found by value (``isin``). GX's cost follows the distinct values.
+- ``records`` checks: variable presence and types (a few rows per dataset,
+  :func:`records_frame`) and key uniqueness on one int64 per record (:func:`key_frames`).
+
+Each expectation runs with ``result_format="COMPLETE"`` on a one-column frame, so failing
+cells come back as ``unexpected_index_list``; a finding's record number is the 0-based row
++ 1 in file order.
 
 The datasets' expectations on the same frame column are merged into one (codelist regexes
 are joined; the others are identical); results are mapped back through the ``dataset`` and
@@ -33,10 +39,6 @@ CHUNK_VALUES = 1_500_000
 
 Emit = Callable[..., None]
 KeysOf = Callable[[str, np.ndarray], list[tuple[tuple[str, str], ...]]]
-VALUE_COLUMNS = ("value", "dtc", "dur", "country", "ct_error", "ct_warning", "vlm_error",
-                 "vlm_warning", "req_value")
-RECORD_COLUMNS = ("req_present", "exp_present", "type_check", "key_error", "key_warning",
-                  "seq_key")
 
 
 def _batch_definition():
@@ -72,7 +74,7 @@ def _gx_suite(name: str, expectations: list[dict]):
 
 
 # --------------------------------------------------------------------------------------------
-# stacked frames
+# the frames GX validates
 # --------------------------------------------------------------------------------------------
 
 def _empty_str(n: int) -> pd.Series:
@@ -95,16 +97,31 @@ def column_kind(s: pd.Series) -> str:
     return "text" if kinds <= {"str"} else "mixed"
 
 
-def _key_text(df: pd.DataFrame, cols: list[str]) -> pd.Series:
-    out = None
+def key_ids(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    """One int64 per record, equal exactly when the records' key values are equal as text
+    (missing equals missing): the key columns factorised and their codes combined. Numbers,
+    dates and text are factorised as they are (equal values have equal text); other columns
+    through their text."""
+    acc = np.zeros(len(df), dtype=np.int64)
     for c in cols:
-        t = as_text(df[c]).fillna("\x00")
-        out = t if out is None else out + "\x1f" + t
-    return out
+        s = df[c]
+        if pd.api.types.is_bool_dtype(s) or not (
+                pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)
+                or isinstance(s.dtype, pd.StringDtype)):
+            s = as_text(s)
+        codes, uniq = pd.factorize(s)
+        width = len(uniq) + 1
+        if acc.any() and width > 1 and int(acc.max()) >= (2 ** 62) // width:
+            acc = pd.factorize(acc)[0].astype(np.int64)
+        acc = acc * width + (codes.astype(np.int64) + 1)
+    return acc
 
 
 def records_frame(datasets: Mapping[str, pd.DataFrame], plans: Mapping[str, Mapping]
                   ) -> pd.DataFrame:
+    """One row per required/expected variable (``req_present``/``exp_present``) and per
+    variable with a known type (``type_check``): variable-level facts, a few rows per
+    dataset. The per-record key checks are in :func:`key_frames`."""
     parts = []
     for name, df in datasets.items():
         plan = plans[name]["records"]
@@ -122,89 +139,188 @@ def records_frame(datasets: Mapping[str, pd.DataFrame], plans: Mapping[str, Mapp
                 checks = [c + ":ADaM" if c == "Num:date" else c for c in checks]
             parts.append(pd.DataFrame({"dataset": name, "row": -1,
                                        "variable": [v for v, _ in tv], "type_check": checks}))
-        if plan["keys"] or plan["seq_keys"]:
-            rec = pd.DataFrame({"dataset": name, "row": np.arange(len(df)), "variable": ""})
-            if plan["keys"]:
-                rec[f"key_{plan['keys_severity']}"] = \
-                    (name + "\x1e" + _key_text(df, plan["keys"])).to_numpy()
-            if plan["seq_keys"]:
-                rec["seq_key"] = (name + "\x1e" + _key_text(df, plan["seq_keys"])).to_numpy()
-            parts.append(rec)
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         {"dataset": [], "row": [], "variable": []})
-    for c in ("dataset", "variable") + RECORD_COLUMNS:
+    for c in ("dataset", "variable", "req_present", "exp_present", "type_check"):
         out[c] = out[c].astype("str") if c in out.columns else _empty_str(len(out))
     out["row"] = out["row"].astype("int64")
     return out
 
 
-def _dataset_values(name: str, df: pd.DataFrame, plan: Mapping) -> Iterable[pd.DataFrame]:
-    """The values-frame rows of one dataset: its character values stacked long, the derived
-    check columns set by masks over the stacked frame, then its required cells."""
-    cols = [c for c in plan["columns"] if c in df.columns]
-    texts, rows, names = [], [], []
-    for c in cols:
-        t = as_text(df[c])
-        keep = t.notna().to_numpy()
-        if keep.any():
-            texts.append(t[keep].reset_index(drop=True))
-            rows.append(np.flatnonzero(keep))
-            names.append(np.full(int(keep.sum()), c, dtype=object))
-    if texts:
-        val = pd.concat(texts, ignore_index=True)
-        row = np.concatenate(rows)
-        var = pd.Series(np.concatenate(names), dtype="str")
-        n = len(val)
-        part = pd.DataFrame({"dataset": name, "row": row, "variable": var, "value": val})
-        empty = _empty_str(n)
-        for col in ("dtc", "dur", "country"):
-            names_ = set(plan.get(col) or ())
-            part[col] = val.where(var.isin(names_), empty) if names_ else empty
-        item = name + "|" + var + "=" + val
-        for col in ("ct_error", "ct_warning"):
-            names_ = set((plan.get(col) or {}).keys())
-            part[col] = item.where(var.isin(names_), empty) if names_ else empty
-        for col in ("vlm_error", "vlm_warning"):
-            out, ids = empty, empty
-            for vid, spec in (plan.get(col) or {}).items():
-                cond = np.ones(len(df), dtype=bool)
-                for w, v in spec["where"]:
-                    cond &= (as_text(df[w]) == str(v)).fillna(False).to_numpy(dtype=bool)
-                hit = pd.Series((var == spec["variable"]).to_numpy() & cond[row])
-                out = out.where(~hit, name + "|" + vid + "=" + val)
-                ids = ids.where(~hit, vid)
-            part[col] = out
-            part[col + "_id"] = ids
-        yield part
-    req = [c for c in plan["required"] if c in df.columns]
-    if req:
-        present = np.concatenate([as_text(df[c]).notna().to_numpy() for c in req])
-        yield pd.DataFrame({"dataset": name, "row": np.tile(np.arange(len(df)), len(req)),
-                            "variable": np.repeat(np.array(req, dtype=object), len(df)),
-                            "req_value": np.where(present, "present", "missing")})
-
-
-def values_frames(datasets: Mapping[str, pd.DataFrame], plans: Mapping[str, Mapping],
-                  chunk: int = CHUNK_VALUES) -> Iterable[pd.DataFrame]:
-    """The stacked values frame, in chunks of about ``chunk`` rows."""
-    buf: list[pd.DataFrame] = []
-    size = 0
-
-    def flush() -> pd.DataFrame:
-        out = pd.concat(buf, ignore_index=True)
-        for c in ("dataset", "variable") + VALUE_COLUMNS + ("vlm_error_id", "vlm_warning_id"):
-            out[c] = out[c].astype("str") if c in out.columns else _empty_str(len(out))
-        return out
-
+def key_frames(datasets: Mapping[str, pd.DataFrame], plans: Mapping[str, Mapping]
+               ) -> dict[str, pd.DataFrame]:
+    """Per key column (``key_error``/``key_warning``: natural keys; ``seq_key``: USUBJID +
+    --SEQ) a frame with one row per record of every dataset that has such keys:
+    ``dataset``, ``row`` (0-based) and the column itself, an int64 key id (:func:`key_ids`,
+    offset per dataset so that ids never coincide across datasets)."""
+    parts: dict[str, list] = {}
+    offset = 0
     for name, df in datasets.items():
-        for part in _dataset_values(name, df, plans[name]["values"]):
-            buf.append(part)
-            size += len(part)
-            if size >= chunk:
-                yield flush()
-                buf, size = [], 0
-    if buf:
-        yield flush()
+        plan = plans[name]["records"]
+        for col, cols in ((f"key_{plan['keys_severity']}", plan["keys"]),
+                          ("seq_key", plan["seq_keys"])):
+            if not cols or not len(df):
+                continue
+            ids = key_ids(df, list(cols))
+            parts.setdefault(col, []).append((name, ids + offset))
+            offset += int(ids.max()) + 1
+    out = {}
+    for col, items in parts.items():
+        out[col] = pd.DataFrame({
+            "dataset": pd.Series(np.concatenate([np.full(len(i), n, dtype=object)
+                                                 for n, i in items]), dtype="str"),
+            "row": np.concatenate([np.arange(len(i)) for _, i in items]),
+            "variable": "", col: np.concatenate([i for _, i in items])})
+    return out
+
+
+class ValueIndex:
+    """The character values a study's values expectations look at, per check column
+    (``value``, ``dtc``, ``dur``, ``country``, ``ct_*``, ``vlm_*``, ``req_value``): the
+    DISTINCT values GX validates (:meth:`distinct`), and the way back from a failing distinct
+    value to the records that hold it (:meth:`rows`).
+
+    Every values expectation is a regex on one value, so a value fails in every record or in
+    none; validating each distinct value once makes GX's cost follow the number of distinct
+    values, not of records. Derived values are ``DATASET|VARIABLE=value`` (``ct_*``) and
+    ``DATASET|Vn=value`` (``vlm_*``, for the records that meet the condition ``Vn``);
+    ``req_value`` is ``present``/``missing`` per required cell.
+    """
+
+    def __init__(self, datasets: Mapping[str, pd.DataFrame], plans: Mapping[str, Mapping]):
+        self.datasets = datasets
+        self.plans = plans
+        self.text: dict[tuple[str, str], pd.Series] = {}
+        self.vlm: dict[tuple[str, str, str], pd.Series] = {}   # (ds, col, var) -> vid per row
+        self._distinct: dict[str, list[np.ndarray]] = {}
+        for name, df in datasets.items():
+            self._index(name, df, plans[name]["values"])
+
+    def _add(self, col: str, values: np.ndarray) -> None:
+        if len(values):
+            self._distinct.setdefault(col, []).append(values)
+
+    def _index(self, name: str, df: pd.DataFrame, plan: Mapping) -> None:
+        cols = [c for c in plan["columns"] if c in df.columns]
+        for c in cols:
+            t = as_text(df[c])
+            if not isinstance(t.dtype, pd.StringDtype):
+                t = t.astype("str")
+            uniq = t.dropna().unique()
+            uniq = np.asarray(uniq, dtype=object)
+            self.text[(name, c)] = t
+            if not len(uniq):
+                continue
+            self._add("value", uniq)
+            for col in ("dtc", "dur", "country"):
+                if c in set(plan.get(col) or ()):
+                    self._add(col, uniq)
+            for col in ("ct_error", "ct_warning"):
+                if c in (plan.get(col) or {}):
+                    self._add(col, f"{name}|{c}=" + uniq)
+            for col in ("vlm_error", "vlm_warning"):
+                vids = None
+                for vid, spec in (plan.get(col) or {}).items():
+                    if spec["variable"] != c:
+                        continue
+                    cond = np.ones(len(df), dtype=bool)
+                    for w, v in spec["where"]:
+                        cond &= (as_text(df[w]) == str(v)).fillna(False).to_numpy(dtype=bool)
+                    if vids is None:
+                        vids = np.full(len(df), None, dtype=object)
+                    vids[cond] = vid          # the last condition a record meets decides
+                if vids is None:
+                    continue
+                ids = pd.Series(vids).where(t.notna().to_numpy(), None)
+                self.vlm[(name, col, c)] = ids
+                sel = ids.notna().to_numpy()
+                if sel.any():
+                    pairs = pd.DataFrame({"i": ids[sel].to_numpy(), "v": t[sel].to_numpy()}
+                                         ).drop_duplicates()
+                    self._add(col, (name + "|" + pairs["i"] + "=" + pairs["v"]).to_numpy(
+                        dtype=object))
+        for c in plan["required"]:
+            if c not in df.columns:
+                continue
+            if (name, c) not in self.text:
+                self.text[(name, c)] = as_text(df[c])
+            miss = self.text[(name, c)].isna()
+            self._add("req_value", np.array(["missing"] if miss.all() else
+                                            ["present", "missing"] if miss.any() else
+                                            ["present"], dtype=object))
+
+    def columns(self) -> list[str]:
+        return sorted(self._distinct)
+
+    def distinct(self, col: str, chunk: int = CHUNK_VALUES) -> Iterable[pd.Series]:
+        """The distinct values of a check column (``str``), in chunks of at most ``chunk``."""
+        vals = self._distinct.get(col) or []
+        if not vals:
+            return
+        u = pd.unique(np.concatenate(vals))
+        for i in range(0, len(u), chunk):
+            yield pd.Series(u[i:i + chunk], dtype="str")
+
+    def rows(self, col: str, name: str, bad: set) -> pd.DataFrame:
+        """The records of dataset ``name`` whose ``col`` value is in ``bad``: ``row`` (0-based),
+        ``variable``, ``value`` (and ``<col>_id`` for vlm), in the order variables are listed in
+        the plan, then by row."""
+        plan = self.plans[name]["values"]
+        df = self.datasets[name]
+        parts = []
+        if col == "req_value":
+            for c in plan["required"]:
+                if c not in df.columns:
+                    continue
+                miss = self.text[(name, c)].isna().to_numpy()
+                hit = np.zeros(len(df), dtype=bool)
+                if "missing" in bad:
+                    hit |= miss
+                if "present" in bad:
+                    hit |= ~miss
+                if hit.any():
+                    r = np.flatnonzero(hit)
+                    parts.append(pd.DataFrame({"row": r, "variable": c, "value": pd.Series(
+                        np.where(miss[r], "missing", "present"), dtype="str")}))
+        else:
+            cols = [c for c in plan["columns"] if c in df.columns]
+            if col in ("dtc", "dur", "country"):
+                cols = [c for c in cols if c in set(plan.get(col) or ())]
+            elif col.startswith("ct_"):
+                cols = [c for c in cols if c in (plan.get(col) or {})]
+            elif col.startswith("vlm_"):
+                cols = [c for c in cols if (name, col, c) in self.vlm]
+            for c in cols:
+                t = self.text[(name, c)]
+                if col == "value" or col in ("dtc", "dur", "country"):
+                    hit = t.isin(bad).to_numpy(dtype=bool)
+                    ids = None
+                elif col.startswith("ct_"):
+                    pre = f"{name}|{c}="
+                    vals = {b[len(pre):] for b in bad if b.startswith(pre)}
+                    hit = t.isin(vals).to_numpy(dtype=bool) if vals else None
+                    ids = None
+                else:
+                    ids = self.vlm[(name, col, c)]
+                    hit = np.zeros(len(t), dtype=bool)
+                    for vid in sorted({b.split("=", 1)[0].split("|", 1)[1] for b in bad
+                                       if b.startswith(f"{name}|")}):
+                        pre = f"{name}|{vid}="
+                        vals = {b[len(pre):] for b in bad if b.startswith(pre)}
+                        hit |= (ids.eq(vid).fillna(False).to_numpy(dtype=bool)
+                                & t.isin(vals).to_numpy(dtype=bool))
+                if hit is None or not hit.any():
+                    continue
+                r = np.flatnonzero(hit)
+                part = pd.DataFrame({"row": r, "variable": c,
+                                     "value": t.iloc[r].reset_index(drop=True)})
+                if ids is not None:
+                    part[col + "_id"] = ids.iloc[r].to_numpy()
+                parts.append(part)
+        if not parts:
+            return pd.DataFrame({"row": np.array([], dtype=np.int64), "variable": [],
+                                 "value": []})
+        return pd.concat(parts, ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -271,54 +387,95 @@ def run_study(suites: Mapping[str, Mapping], datasets: Mapping[str, pd.DataFrame
     plans = {k: suites[k]["frames"] for k in datasets}
     rec_exps = _merge_expectations((suites[k] for k in datasets), "records")
     if rec_exps:
-        _validate("records", rec_exps, records_frame(datasets, plans), datasets, plans, emit,
-                  keys_of)
+        frames = {None: records_frame(datasets, plans), **key_frames(datasets, plans)}
+        for exp in rec_exps:
+            col = exp["kwargs"].get("column")
+            data = frames[col] if col in frames else frames[None]
+            _validate("records", exp, data, datasets, plans, emit, keys_of)
     val_exps = _merge_expectations((suites[k] for k in datasets), "values")
     if val_exps:
-        for chunk in values_frames(datasets, plans):
-            _validate("values", val_exps, chunk, datasets, plans, emit, keys_of)
+        index = ValueIndex(datasets, plans)
+        for exp in val_exps:
+            _validate_distinct(exp, index, datasets, plans, emit, keys_of)
 
 
-def _validate(kind: str, exps: list[dict], data: pd.DataFrame,
+def _gx_unexpected(kind: str, exp: dict, col: str, values: np.ndarray
+                   ) -> tuple[np.ndarray, bool]:
+    """Run one expectation on a one-column frame of ``values``; return the positions GX
+    found unexpected, and whether GX raised instead of deciding."""
+    bd = _batch_definition()
+    frame = pd.DataFrame({col: values})
+    if frame[col].dtype != np.int64:
+        frame = frame.astype("str")
+    batch = bd.get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(_gx_suite(f"studybuild.{kind}.{col}", [exp]),
+                            result_format="COMPLETE")
+    bad: list[np.ndarray] = []
+    for r in result.results:
+        if r.success:
+            continue
+        if _raised(r):
+            return np.array([], dtype=np.int64), True
+        bad.append(np.asarray((r.result or {}).get("unexpected_index_list") or [],
+                              dtype="int64"))
+    return (np.concatenate(bad) if bad else np.array([], dtype=np.int64)), False
+
+
+def _not_evaluated(exp: dict, col: str, emit: Emit) -> None:
+    for ds, meta in exp["meta"]["by_dataset"].items():
+        emit(dict(meta, message=meta["message"].replace("{variable}", col)),
+             dataset=ds, row=None, value=None, keys=(), variable="",
+             note="could not be evaluated by great-expectations", severity="notice")
+
+
+def _validate(kind: str, exp: dict, data: pd.DataFrame,
               datasets: Mapping[str, pd.DataFrame], plans: Mapping, emit: Emit,
               keys_of: KeysOf) -> None:
-    """Run each expectation on a one-column frame holding only the rows it concerns (the
-    non-missing cells of its column): GX filters and copies the whole frame per expectation,
-    so a narrow frame is what keeps its cost proportional to the data checked."""
-    bd = _batch_definition()
-    for exp in exps:
-        col = exp["kwargs"].get("column")
-        if col not in data.columns:
+    """Run one records expectation on a one-column frame holding only the rows it concerns
+    (the non-missing cells of its column): GX filters and copies the whole frame per
+    expectation, so a narrow frame is what keeps its cost proportional to the data checked."""
+    col = exp["kwargs"].get("column")
+    if col not in data.columns:
+        return
+    mask = data[col].notna().to_numpy()
+    if not mask.any():
+        return
+    pos = np.flatnonzero(mask)
+    idx, raised = _gx_unexpected(kind, exp, col, data[col].to_numpy()[mask])
+    if raised:
+        _not_evaluated(exp, col, emit)
+        return
+    if len(idx) == 0:
+        return
+    sub = data.iloc[np.sort(pos[idx])]
+    for ds, grp in sub.groupby("dataset", sort=True):
+        meta = exp["meta"]["by_dataset"].get(ds)
+        if meta is None:
             continue
-        mask = data[col].notna().to_numpy()
-        if not mask.any():
+        _emit_group(kind, col, meta, str(ds), grp, datasets[ds], plans[ds], emit, keys_of)
+
+
+def _validate_distinct(exp: dict, index: ValueIndex, datasets: Mapping[str, pd.DataFrame],
+                       plans: Mapping, emit: Emit, keys_of: KeysOf) -> None:
+    """Run one values expectation on the distinct values of its column; the records holding
+    a value GX found unexpected are then found by value (``isin``)."""
+    col = exp["kwargs"].get("column")
+    bad: set = set()
+    for values in index.distinct(col):
+        idx, raised = _gx_unexpected("values", exp, col, values.to_numpy(dtype=object))
+        if raised:
+            _not_evaluated(exp, col, emit)
+            return
+        bad.update(values.iloc[idx].tolist())
+    if not bad:
+        return
+    for ds in sorted(datasets):
+        meta = exp["meta"]["by_dataset"].get(ds)
+        if meta is None:
             continue
-        pos = np.flatnonzero(mask)
-        frame = pd.DataFrame({col: data[col].to_numpy()[mask]}).astype("str")
-        batch = bd.get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(_gx_suite(f"studybuild.{kind}.{col}", [exp]),
-                                result_format="COMPLETE")
-        for r in result.results:
-            if r.success:
-                continue
-            if _raised(r):
-                for ds, meta in exp["meta"]["by_dataset"].items():
-                    emit(dict(meta, message=meta["message"].replace("{variable}", col)),
-                         dataset=ds, row=None, value=None, keys=(), variable="",
-                         note="could not be evaluated by great-expectations",
-                         severity="notice")
-                continue
-            idx = np.asarray((r.result or {}).get("unexpected_index_list") or [],
-                             dtype="int64")
-            if len(idx) == 0:
-                continue
-            sub = data.iloc[pos[idx]]
-            for ds, grp in sub.groupby("dataset", sort=True):
-                meta = exp["meta"]["by_dataset"].get(ds)
-                if meta is None:
-                    continue
-                _emit_group(kind, col, meta, str(ds), grp, datasets[ds], plans[ds], emit,
-                            keys_of)
+        grp = index.rows(col, ds, bad)
+        if len(grp):
+            _emit_group("values", col, meta, ds, grp, datasets[ds], plans[ds], emit, keys_of)
 
 
 def _emit_group(kind: str, col: str, meta: Mapping, ds: str, grp: pd.DataFrame,

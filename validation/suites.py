@@ -18,9 +18,10 @@ datasets, plus the facts it needs to build them (``frames``):
               and per record (``key_error``/``key_warning``, ``seq_key``: the natural keys
               and USUBJID + --SEQ joined, with the dataset name, for uniqueness).
 
-So a study takes one GX run for ``records`` and one per ~1.5 million values, whatever its
-number of datasets and variables (GX's fixed cost per expectation is tens of
-milliseconds). Each expectation's ``meta`` names the studybuild rule, its severity and
+So a study takes one GX run per check column, whatever its number of datasets and
+variables (GX's fixed cost per expectation is tens of milliseconds); the runner validates
+the distinct values of each ``values`` column (a regex decides each value alone) and the
+keys as one integer per record (:mod:`validation.gx_run`). Each expectation's ``meta`` names the studybuild rule, its severity and
 message and a ``sb_id`` unique within the suite; the runner merges the datasets'
 expectations on the same column (codelist regexes joined) and maps results back through the
 ``dataset`` and ``variable`` columns (GX merges identical expectations silently and returns
