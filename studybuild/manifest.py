@@ -93,8 +93,9 @@ def _tree_hash(files: list[dict[str, Any]]) -> str:
 
 def build_manifest(study_dir: Path, *, tool_version: str, spec_files: Sequence[Path],
                    ct_version: str, gate_overridden: bool,
-                   extra: Mapping | None = None) -> dict[str, Any]:
-    """The manifest as a dict (what :func:`write_manifest` writes)."""
+                   extra: Mapping | None = None, study: str | None = None) -> dict[str, Any]:
+    """The manifest as a dict (what :func:`write_manifest` writes). ``study`` names the
+    package (default: the folder's name; give it when writing into a staging folder)."""
     study_dir = Path(study_dir)
     if not study_dir.is_dir():
         raise UsageError(f"{study_dir}: not a folder; the manifest describes a built package")
@@ -111,7 +112,7 @@ def build_manifest(study_dir: Path, *, tool_version: str, spec_files: Sequence[P
         "manifest_version": MANIFEST_VERSION,
         "tool": "studybuild",
         "tool_version": tool_version,
-        "study": study_dir.name,
+        "study": study or study_dir.name,
         "ct_version": ct_version,
         "gate_overridden": bool(gate_overridden),
         "specs": specs,
@@ -132,7 +133,7 @@ def build_manifest(study_dir: Path, *, tool_version: str, spec_files: Sequence[P
 
 def write_manifest(study_dir: Path, *, tool_version: str, spec_files: Sequence[Path],
                    ct_version: str, gate_overridden: bool,
-                   extra: Mapping | None = None) -> Path:
+                   extra: Mapping | None = None, study: str | None = None) -> Path:
     """Write ``study_dir/manifest.json`` atomically and return its path.
 
     Lists every file under ``study_dir`` (relative POSIX path, SHA-256, size; sorted), the
@@ -141,7 +142,7 @@ def write_manifest(study_dir: Path, *, tool_version: str, spec_files: Sequence[P
     """
     manifest = build_manifest(study_dir, tool_version=tool_version, spec_files=spec_files,
                               ct_version=ct_version, gate_overridden=gate_overridden,
-                              extra=extra)
+                              extra=extra, study=study)
     text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     return write_text(Path(study_dir) / MANIFEST_NAME, text)
 

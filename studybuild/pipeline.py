@@ -282,7 +282,8 @@ def build_study(study_id: str, raw_dir: Path, out_root: Path, *, allow_errors: b
                                              else "passed",
                                              "gate_overridden": report.gate_override,
                                              "report": "validation/report.html"})
-            write_manifest(stage, tool_version=__version__, spec_files=_spec_files(study_id),
+            write_manifest(stage, study=study_id, tool_version=__version__,
+                           spec_files=_spec_files(study_id),
                            ct_version=standards.SDTM_CT_VERSION,
                            gate_overridden=report.gate_override,
                            extra={"study": study_id, "studyid": study.studyid,
