@@ -166,6 +166,11 @@ def from_standard(dataset: str, columns: Iterable[str], *, label: str | None = N
         keys = ("STUDYID", "USUBJID") if ds == "ADSL" else \
             tuple(k for k in ("STUDYID", "USUBJID", "PARAMCD", "AVISITN", "ADT")
                   if k in columns)
+        if ds != "ADSL" and "PARAMCD" not in columns:
+            # no parameters: an occurrence dataset (ADAE), one record per source record, so
+            # the subject and the source sequence number (AESEQ) or ASEQ identify it
+            seq = next((c for c in ("ASEQ", f"{ds[2:4]}SEQ") if c in columns), None)
+            keys = ("STUDYID", "USUBJID", seq) if seq and "USUBJID" in columns else ()
         ds_label = label or ("Subject-Level Analysis Dataset" if ds == "ADSL" else ds)
         order = {c: i for i, c in enumerate(columns)}
     else:

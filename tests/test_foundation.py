@@ -220,3 +220,22 @@ def test_read_errors_name_the_file(tmp_path):
         read_dataset(tmp_path / "dm.sas7bdat")
     with pytest.raises(InputError, match="folder not found"):
         read_folder(tmp_path / "missing")
+
+
+def test_standard_keys_of_adam_datasets():
+    from studybuild.metadata import from_standard
+
+    assert from_standard("ADSL", ["STUDYID", "USUBJID", "AGE"]).keys == ("STUDYID", "USUBJID")
+    assert from_standard("ADRS", ["STUDYID", "USUBJID", "PARAMCD", "ADT", "AVALC"]).keys == \
+        ("STUDYID", "USUBJID", "PARAMCD", "ADT")
+    # an occurrence dataset (no PARAMCD): many records per subject, one per source record, so
+    # the subject alone is no key (validate without define.xml reported every ADAE record)
+    assert from_standard("ADAE", ["STUDYID", "USUBJID", "AESEQ", "AETERM"]).keys == \
+        ("STUDYID", "USUBJID", "AESEQ")
+    assert from_standard("ADAE", ["STUDYID", "USUBJID", "ASEQ", "AESEQ"]).keys == \
+        ("STUDYID", "USUBJID", "ASEQ")
+    assert from_standard("ADXX", ["STUDYID", "USUBJID", "XTERM"]).keys == ()
+    # pharmaverse's ADAE is unique on them
+    adae = read_folder(Path(__file__).parent / "data" / "pharmaverse" / "adam")["ADAE"]
+    keys = list(from_standard("ADAE", adae.columns).keys)
+    assert keys == ["STUDYID", "USUBJID", "AESEQ"] and not adae.duplicated(keys).any()
