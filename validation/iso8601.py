@@ -58,6 +58,34 @@ _COMPLETE = re.compile(
 COMPONENT_LENGTH = {"year": 4, "month": 7, "day": 10, "hour": 13, "minute": 16, "second": 19}
 
 
+#: columns shorter than this are converted directly (factorising would cost more)
+DISTINCT_MIN = 4096
+
+
+def by_distinct(s: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``fn(s)`` computed on each distinct value of ``s`` once (missing included) and mapped
+    back to every record. For a function that looks at one value at a time (or only at the
+    set of values, like "every value at midnight") this is exactly ``fn(s)``, at the cost of
+    one hash pass plus ``fn`` on the distinct values; dates, codes and visit numbers repeat
+    across records, so that is usually far less."""
+    if len(s) < DISTINCT_MIN:
+        return fn(s)
+    codes, uniq = pd.factorize(s, use_na_sentinel=False)
+    if len(uniq) * 2 > len(s):
+        return fn(s)
+    res = fn(pd.Series(uniq, dtype=s.dtype))
+    out = res.iloc[codes]
+    out.index = s.index
+    return out
+
+
+def _datetime_text(s: pd.Series) -> pd.Series:
+    nn = s.dropna()
+    fmt = "%Y-%m-%d" if len(nn) == 0 or bool((nn == nn.dt.normalize()).all()) \
+        else "%Y-%m-%dT%H:%M:%S"
+    return s.dt.strftime(fmt).astype("str")
+
+
 def as_text(s: pd.Series) -> pd.Series:
     """A column as text (pandas ``str`` dtype) with missing values kept missing: datetime64 as
     ISO 8601 (date only when every value is at midnight), whole numbers without ``.0``, text
@@ -65,31 +93,37 @@ def as_text(s: pd.Series) -> pd.Series:
     if isinstance(s.dtype, pd.StringDtype):
         return s if s.dtype == "str" else s.astype("str")
     if pd.api.types.is_datetime64_any_dtype(s):
-        nn = s.dropna()
-        fmt = "%Y-%m-%d" if len(nn) == 0 or bool((nn == nn.dt.normalize()).all()) \
-            else "%Y-%m-%dT%H:%M:%S"
-        return s.dt.strftime(fmt).astype("str")
+        return by_distinct(s, _datetime_text)
     if pd.api.types.is_bool_dtype(s):
         return s.map({True: "true", False: "false"}).astype("str")
     if pd.api.types.is_numeric_dtype(s):
-        f = pd.to_numeric(s, errors="coerce").astype("float64")
-        arr = f.to_numpy()
-        with np.errstate(invalid="ignore"):
-            whole = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 1e15)
-        out = f.astype("str")
-        if whole.any():
-            out = out.where(~whole, pd.Series(np.where(whole, arr, 0).astype("int64"),
-                                              index=s.index).astype("str"))
-        return out
+        return by_distinct(s, _number_text)
     return s.astype("str")
+
+
+def _number_text(s: pd.Series) -> pd.Series:
+    f = pd.to_numeric(s, errors="coerce").astype("float64")
+    arr = f.to_numpy()
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 1e15)
+    out = f.astype("str")
+    if whole.any():
+        out = out.where(~whole, pd.Series(np.where(whole, arr, 0).astype("int64"),
+                                          index=s.index).astype("str"))
+    return out
 
 
 def regex_mask(t: pd.Series, pattern: str, *, search: bool = False) -> np.ndarray:
     """Boolean array: does each (text) value match ``pattern`` at its start (``re.match``;
     anywhere with ``search``)? Missing values give False. Uses Arrow's RE2 directly (pandas
     re-parses the pattern with Python's parser on every call), with pandas as the fallback
-    for patterns RE2 does not support."""
+    for patterns RE2 does not support; each distinct value is matched once."""
     t = as_text(t)
+    return by_distinct(t, lambda u: pd.Series(_regex_mask(u, pattern, search), index=u.index)
+                       ).to_numpy(dtype=bool)
+
+
+def _regex_mask(t: pd.Series, pattern: str, search: bool) -> np.ndarray:
     try:
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -121,7 +155,10 @@ def precision_prefix(s: pd.Series) -> pd.Series:
     """The known leading part of each ISO 8601 value (up to the first unknown component):
     ``2021-03-15T10:30`` -> itself, ``2021---15`` -> ``2021``; NaN when not a date at all.
     The text before a ``/`` (interval start) is used for intervals."""
-    t = as_text(s)
+    return by_distinct(as_text(s), _precision_prefix)
+
+
+def _precision_prefix(t: pd.Series) -> pd.Series:
     if t.notna().any():          # (an all-missing column has no .str result to index)
         t = t.str.split("/", n=1).str[0]
     return _extract_prefix(t)
@@ -129,9 +166,12 @@ def precision_prefix(s: pd.Series) -> pd.Series:
 
 def is_complete_date(s: pd.Series) -> pd.Series:
     """True where the value holds a complete, valid calendar date (with or without time)."""
-    t = as_text(s)
-    shape = pd.Series(regex_mask(t, _COMPLETE.pattern), index=t.index)
-    valid = pd.Series(False, index=s.index)
+    return by_distinct(as_text(s), _is_complete_date)
+
+
+def _is_complete_date(t: pd.Series) -> pd.Series:
+    shape = pd.Series(_regex_mask(t, _COMPLETE.pattern, False), index=t.index)
+    valid = pd.Series(False, index=t.index)
     if shape.any():
         parsed = pd.to_datetime(t[shape].str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
         valid[shape] = parsed.notna().to_numpy()
@@ -140,9 +180,12 @@ def is_complete_date(s: pd.Series) -> pd.Series:
 
 def date_part(s: pd.Series) -> pd.Series:
     """datetime64 of the date part of complete dates; NaT elsewhere."""
-    t = as_text(s)
-    ok = is_complete_date(s)
-    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[s]")
+    return by_distinct(as_text(s), _date_part)
+
+
+def _date_part(t: pd.Series) -> pd.Series:
+    ok = _is_complete_date(t)
+    out = pd.Series(pd.NaT, index=t.index, dtype="datetime64[s]")
     if ok.any():
         out[ok] = pd.to_datetime(t[ok].str.slice(0, 10), format="%Y-%m-%d").astype(
             "datetime64[s]").to_numpy()
@@ -152,10 +195,13 @@ def date_part(s: pd.Series) -> pd.Series:
 def is_valid_dtc(s: pd.Series) -> pd.Series:
     """True where a non-missing value has the ISO 8601 shape SDTM allows for --DTC (and, when
     the date part is complete, names a real calendar day). Missing values are True."""
-    t = as_text(s)
+    return by_distinct(as_text(s), _is_valid_dtc)
+
+
+def _is_valid_dtc(t: pd.Series) -> pd.Series:
     present = t.notna()
-    ok = pd.Series(regex_mask(t, DTC_REGEX), index=t.index)
-    complete = present & pd.Series(regex_mask(t, r"\d{4}-\d{2}-\d{2}"), index=t.index)
+    ok = pd.Series(_regex_mask(t, DTC_REGEX, False), index=t.index)
+    complete = present & pd.Series(_regex_mask(t, r"\d{4}-\d{2}-\d{2}", False), index=t.index)
     if complete.any():
         real = pd.to_datetime(t[complete].str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
         ok[complete] = ok[complete] & real.notna().to_numpy()
