@@ -48,11 +48,15 @@ def _mappings(dom: DomainSpec, name: str) -> list[tuple[str | None, object]]:
     return out
 
 
-def variable_origin(spec: StudySpec, dom: DomainSpec, name: str) -> tuple[str, str, str]:
-    """(origin, source, method) of one variable from its mappings (or the engine's)."""
+def variable_origin(spec: StudySpec, dom: DomainSpec, name: str,
+                    blocks: set[str] | None = None) -> tuple[str, str, str]:
+    """(origin, source, method) of one variable from its mappings (or the engine's); with
+    ``blocks``, from the mappings of those record blocks only."""
     algs = algorithms()
     v = dom.variable(name)
     ms = _mappings(dom, name)
+    if blocks is not None:
+        ms = [(b, m) for b, m in ms if b is None or set(b.split(",")) & blocks]
     if ms:
         origins = [algs[m.algorithm].origin for _, m in ms]
         origin = origins[0] if len(set(origins)) == 1 else \
@@ -114,6 +118,7 @@ def build_metadata(spec: StudySpec, datasets: dict[str, pd.DataFrame], *,
     ig = standards.sdtmig()
     dmeta: dict[str, DatasetMeta] = dict(extra or {})
     used_values: dict[str, set[str]] = {}
+    cat_vlm: list[tuple[str, str, list]] = []
     for name, frame in datasets.items():
         if name in dmeta:
             # ready-made metadata (trial design): the terms its codelist variables use, so
@@ -157,6 +162,15 @@ def build_metadata(spec: StudySpec, datasets: dict[str, pd.DataFrame], *,
             label = vs.label if vs is not None and vs.label else v.label
             cl_key = _codelist_for(spec, dom, v.name) if dom else None
             codelist = None
+            by_cat = category_codelists(name, v.name, frame)
+            if by_cat:
+                # one codelist per category, as value-level metadata (DSDECOD: PROTMLST for
+                # milestones, NCOMPLT for disposition events), not one codelist whose
+                # "extended values" are another codelist's terms
+                for _, code, used in by_cat:
+                    used_values.setdefault(code, set()).update(used)
+                    cat_vlm.append((name, v.name, by_cat))
+                cl_key = None
             if cl_key is not None and v.type == "Char":
                 cl = find_codelist(spec, cl_key)
                 if cl is not None:
@@ -179,10 +193,73 @@ def build_metadata(spec: StudySpec, datasets: dict[str, pd.DataFrame], *,
         sc = _study_codelist(spec, key, used_values[key])
         if sc is not None:
             codelists[sc.id] = sc
-    value_level = _value_level(spec, datasets, codelists) + tuple(extra_value_level)
+    value_level = _value_level(spec, datasets, codelists) + \
+        _category_value_level(spec, dmeta, cat_vlm) + tuple(extra_value_level)
     return StudyMetadata(study_id=spec.id, studyid=spec.study.studyid, kind="SDTM",
                          datasets=dict(sorted(dmeta.items())), value_level=value_level,
                          codelists=codelists, ct_version=standards.SDTM_CT_VERSION)
+
+
+def category_codelists(dataset: str, variable: str, frame: pd.DataFrame
+                       ) -> list[tuple[str, str, list[str]]]:
+    """For a variable whose SDTMIG entry names several codelists (DS.DSDECOD: NCOMPLT,
+    PROTMLST, OTHEVENT), the codelist of each category (--CAT value): [(category, C-code,
+    values used)], the codelist being the first of the IG's that holds every value used in
+    that category, else the one that holds most. Empty when the variable has one codelist or
+    the dataset no --CAT."""
+    cat = f"{dataset}CAT"
+    try:
+        igvar = standards.sdtmig().dataset(dataset).find(variable)
+    except standards.StandardsLookupError:
+        return []
+    if igvar is None or len(igvar.codelists) < 2 or variable == cat or cat not in frame \
+            or variable not in frame:
+        return []
+    sub = frame[[cat, variable]].dropna()
+    out = []
+    for value, g in sub.groupby(cat, sort=True):
+        used = sorted(set(g[variable].astype("str")))
+        best, best_n = None, -1
+        for code in igvar.codelists:
+            cl = find_codelist(None, code)
+            n = sum(1 for u in used if u in cl) if cl is not None else -1
+            if n > best_n:
+                best, best_n = code, n
+            if n == len(used):
+                break
+        if best is not None:
+            out.append((str(value), best, used))
+    return out
+
+
+def _blocks_with(dom: DomainSpec, variable: str, value: str) -> set[str]:
+    """Record blocks that set ``variable`` to ``value`` with a hardcode mapping."""
+    out = set()
+    for blk, m in _mappings(dom, variable):
+        if m.algorithm == "hardcode" and str(mapping_params(m).value) == value:
+            out |= set(blk.split(",")) if blk else {b.id for b in dom.records}
+    return out
+
+
+def _category_value_level(spec: StudySpec, dmeta: dict[str, DatasetMeta],
+                          items: list[tuple[str, str, list]]) -> tuple[ValueLevel, ...]:
+    out = []
+    seen = set()
+    for name, var, by_cat in items:
+        if (name, var) in seen:
+            continue
+        seen.add((name, var))
+        parent = dmeta[name].variable(var)
+        dom = spec.domains.get(name)
+        for value, code, _ in by_cat:
+            origin, source, method = (parent.origin, parent.source, parent.method)
+            if dom is not None:
+                blocks = _blocks_with(dom, f"{name}CAT", value)
+                origin, source, method = variable_origin(spec, dom, var, blocks or None)
+            out.append(ValueLevel(dataset=name, variable=var, where=((f"{name}CAT", value),),
+                                  label=parent.label, type="Char", codelist=code,
+                                  origin=origin, source=source, method=method))
+    return tuple(out)
 
 
 def _value_level(spec: StudySpec, datasets: dict[str, pd.DataFrame],

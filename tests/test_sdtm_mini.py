@@ -195,6 +195,16 @@ def test_metadata_origins_sources_methods_codelists_value_level(result):
     assert age.origin == "Derived" and age.method.startswith("Completed years from BRTHDTC "
                                                              "to RFICDTC")
     assert meta.dataset("TS") is not None and meta.dataset("SUPPTU").variable("QNAM")
+    # DSDECOD: SDTMIG names three codelists; each DSCAT gets its own as value-level metadata
+    # (milestones are PROTMLST terms, not sponsor extensions of NCOMPLT)
+    assert meta.dataset("DS").variable("DSDECOD").codelist is None
+    dsvl = {v.where: v for v in meta.value_level if v.dataset == "DS"}
+    assert {w: (v.codelist, v.origin) for w, v in dsvl.items()} == {
+        (("DSCAT", "DISPOSITION EVENT"),): ("C66727", "Collected"),
+        (("DSCAT", "PROTOCOL MILESTONE"),): ("C114118", "Assigned")}
+    assert [(t.value, t.code) for t in meta.codelists["C114118"].terms] == [
+        ("ENTERED INTO TRIAL", "C161417"), ("INFORMED CONSENT OBTAINED", "C16735")]
+    assert [t.value for t in meta.codelists["C66727"].terms] == ["DEATH", "PROGRESSIVE DISEASE"]
     # TS's codelist variables list the terms used: TSVCDREF 'ISO 8601' (SDTMIG's TS examples
     # name it for dates and durations) is a sponsor extension of DICTNAM, without a C-code,
     # so define.xml marks it ExtendedValue and the checks accept it
