@@ -65,8 +65,17 @@ def read_csv_form(path: Path, *, encoding: str = "utf-8", form: str = "") -> pd.
         raise InputError("raw form file not found", path=path,
                          hint=f"export form {form!r} into the raw folder, or remove it from "
                               "forms.yaml" if form else None)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"raw form file cannot be read: {e.strerror}", path=path,
+                         hint="check the file's permissions") from None
     enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) and "16" not in enc:
+        raise InputError("the file is UTF-16 text (Excel's 'Unicode Text'), not "
+                         f"{'UTF-8' if enc == 'utf-8-sig' else encoding}", path=path,
+                         hint="save it as 'CSV UTF-8 (comma delimited)', or declare "
+                              "encoding: utf-16 for this form in forms.yaml")
     try:
         text = raw.decode(enc)
     except UnicodeDecodeError as e:
@@ -83,6 +92,14 @@ def read_csv_form(path: Path, *, encoding: str = "utf-8", form: str = "") -> pd.
     if not text.strip():
         raise InputError("file is empty (no header row)", path=path,
                          hint="export the form with its header row")
+    header = text.lstrip("\r\n").split("\n", 1)[0]
+    sep = next((c for c in (";", "\t", "|") if c in header), None) if "," not in header \
+        else None
+    if sep is not None:
+        raise InputError(f"the header has no comma ({header[:40]!r}...): the file is "
+                         f"separated by {sep!r}, not by commas", path=path, line=0,
+                         hint="export it as comma-separated CSV (Excel: 'CSV UTF-8 (comma "
+                              "delimited)')")
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
                             na_values=[""], skipinitialspace=False)
@@ -98,11 +115,15 @@ def read_csv_form(path: Path, *, encoding: str = "utf-8", form: str = "") -> pd.
                          hint="re-export the form; every row needs a value (possibly empty) "
                               "for every column")
     cols = [str(c).strip() for c in frame.columns]
-    dup = sorted({c for c in cols if cols.count(c) > 1 or re.fullmatch(r".+\.\d+", c)
+    # pandas renames a repeated name X to X.1: report the name as the header has it
+    dup = sorted({c.rsplit(".", 1)[0] if re.fullmatch(r".+\.\d+", c) and
+                  c.rsplit(".", 1)[0] in cols else c
+                  for c in cols if cols.count(c) > 1 or re.fullmatch(r".+\.\d+", c)
                   and c.rsplit(".", 1)[0] in cols})
     if dup:
-        raise InputError(f"duplicated column {dup[0]!r}", path=path, line=0,
-                         hint="each column name may appear once in the header")
+        raise InputError(f"column {dup[0]!r} appears more than once in the header",
+                         path=path, line=0, column=dup[0],
+                         hint="each column name may appear once; rename or drop the copy")
     frame.columns = cols
     out = {}
     for c in cols:
