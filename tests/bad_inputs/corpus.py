@@ -269,11 +269,13 @@ def apply_op(case: Case, work: Path, op: dict) -> None:
         rows.append(new)
         _set(rows, len(rows) - 1, op.get("values", {}))
         _write_rows(path, rows)
+    elif kind == "reencode":                    # the same text in another encoding
+        path.write_bytes(path.read_text(encoding="utf-8").encode(op["encoding"]))
     elif kind == "bom":
         path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     elif kind == "crlf":
         path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
-    elif kind == "edit":                        # text replacement in a spec file
+    elif kind == "edit":                        # text replacement (count -1: all)
         text = path.read_text(encoding="utf-8")
         if op["find"] not in text:
             raise ValueError(f"{case.name}: {op['find']!r} not found in {path}")
