@@ -242,6 +242,58 @@ def test_random_frames_round_trip(tmp_path, data, nrows):
             assert back[c].dropna().tolist() == df[c].dropna().tolist()
             longest = df[c].dropna().str.len().max() if df[c].notna().any() else 1
             assert meta.lengths[c] == max(1, int(longest))
+    # our vectorised records are the bytes pyreadstat writes for the same frame
+    assert path.read_bytes() == _pyreadstat_bytes(df, tmp_path / "ref.xpt", "RT",
+                                                  "Round trip", labels)
+
+
+def _pyreadstat_bytes(df, ref, dataset, label, labels):
+    """The file plain pyreadstat.write_xport (v5) writes for what write_xpt prepared, with the
+    same fixed header stamps."""
+    from studybuild.export.xpt import _fix_header_stamps, prepare
+
+    frame, fmts, _ = prepare(df, dataset)
+    frame = frame.astype({c: object for c in frame.columns if frame[c].dtype != "float64"})
+    pyreadstat.write_xport(frame, str(ref), file_format_version=5, table_name=dataset,
+                           file_label=label, column_labels=[labels[c] for c in df.columns],
+                           variable_format=fmts or None)
+    _fix_header_stamps(ref, STAMP.strftime("%d%b%y:%H:%M:%S").upper().encode("ascii"))
+    return ref.read_bytes()
+
+
+def test_ibm_doubles_by_hand():
+    from studybuild.export.xpt import ibm_doubles
+
+    got = ibm_doubles(np.array([1.0, -2.5, 0.1, 0.0, -0.0, np.nan]))
+    # 1.0 = 0x0.1 * 16**1: exponent 64 + 1 = 0x41, fraction 0x10 00 00 00 00 00 00
+    assert got[0].tolist() == [0x41, 0x10, 0, 0, 0, 0, 0, 0]
+    # -2.5 = -(0x0.28 * 16**1): sign bit + 0x41 = 0xC1, fraction 0x28 (2.5/16 = 0.15625)
+    assert got[1].tolist() == [0xC1, 0x28, 0, 0, 0, 0, 0, 0]
+    # 0.1 = 0x0.1999999999999A * 16**0 in IEEE; the 53-bit mantissa shifted left by 0 bits
+    # (exponent -4 = 4 * -1 + 0) is the IBM fraction 0x19 99 99 99 99 99 9A, exponent 0x40
+    assert bytes(got[2]).hex() == "401999999999999a"
+    # zero and negative zero: all zero bytes; missing: SAS '.' (0x2E then zeros)
+    assert got[3].tolist() == got[4].tolist() == [0] * 8
+    assert got[5].tolist() == [0x2E] + [0] * 7
+
+
+def test_records_written_in_blocks_are_the_bytes_pyreadstat_writes(tmp_path, monkeypatch):
+    import studybuild.export.xpt as xpt
+
+    monkeypatch.setattr(xpt, "_CHUNK_ROWS", 7)       # several blocks, the last one partial
+    rng = np.random.default_rng(5)
+    n = 50
+    df = pd.DataFrame({"USUBJID": pd.Series([f"S-{i:03d}" for i in range(n)], dtype="str"),
+                       "AVAL": rng.normal(size=n) * 1e3,
+                       "AVALC": pd.Series(rng.choice(["CR", "PR", "", "NOT EVALUABLE"], n),
+                                          dtype="str").replace("", None),
+                       "ADT": pd.Series(pd.date_range("2021-01-01", periods=n)).astype(
+                           "datetime64[s]")})
+    labels = {c: c.title() for c in df.columns}
+    path = write_xpt(df, tmp_path / "adx.xpt", dataset="ADX", label="X", labels=labels,
+                     timestamp=STAMP)
+    assert path.read_bytes() == _pyreadstat_bytes(df, tmp_path / "ref.xpt", "ADX", "X",
+                                                  labels)
 
 
 def test_rule_trailing_blank_records_would_be_lost():
