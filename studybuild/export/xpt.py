@@ -10,7 +10,7 @@ What the writer guarantees:
 - one dataset per file, file name = lower-case dataset name + ``.xpt``;
 - variable names and dataset name: 1-8 characters, A-Z 0-9 _, leading letter;
 - dataset label and variable labels: at most 40 characters, ASCII;
-- character values: ASCII, at most 200 bytes; trailing blanks are not kept (XPT pads with
+- character values: ASCII without NUL, at most 200 bytes; trailing blanks are not kept (XPT pads with
   blanks), and an empty string is written like a missing value (blank);
 - numeric values: finite and representable as IBM double (magnitude below 2**249 ~ 9.0e74,
   where pyreadstat's writer saturates though IBM goes to 16**63, and, if not zero, above
@@ -314,6 +314,15 @@ def check_xpt(df: pd.DataFrame, dataset: str, *, label: str,
                 chars = "".join(sorted({c for c in val if not c.isascii()}))
                 v.append(Violation("ascii", dataset, col, int(rows[0]),
                                    f"value {val!r} has non-ASCII characters {chars!r}"
+                                   + (f" ({len(rows)} rows)" if len(rows) > 1 else ""), val))
+            nul = txt.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+            if nul.any():
+                # readstat reads (and writes) text as C strings: a NUL ends the value
+                rows = _rows(nul)
+                val = txt.iloc[rows[0] - 1]
+                v.append(Violation("ascii", dataset, col, int(rows[0]),
+                                   f"value {val!r} has a NUL character, which XPT readers take "
+                                   "as the end of the text"
                                    + (f" ({len(rows)} rows)" if len(rows) > 1 else ""), val))
             nbytes = txt.str.len().to_numpy()          # = bytes for ASCII text
             if nonascii.any():
