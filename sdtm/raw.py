@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from studybuild.datasets import csv_short_row
 from studybuild.errors import InputError
 from studybuild.findings import Findings
 
@@ -107,7 +108,7 @@ def read_csv_form(path: Path, *, encoding: str = "utf-8", form: str = "") -> pd.
         raise _parse_error(path, str(e)) from None
     except pd.errors.EmptyDataError:
         raise InputError("file is empty (no header row)", path=path) from None
-    short = _short_row(text)
+    short = csv_short_row(text)
     if short is not None:
         row, got, want = short
         raise InputError(f"row has {got} field(s), the header {want}: the row is cut short "
@@ -154,29 +155,6 @@ def _locate_byte(raw: bytes, pos: int, encoding: str) -> tuple[int, str | None]:
     header = next(iter(records(raw.split(b"\n", 1)[0])), [])
     column = header[field_no].strip() if row > 0 and field_no < len(header) else None
     return row, column or None
-
-
-def _short_row(text: str) -> tuple[int, int, int] | None:
-    """(data row, fields, header fields) of the first row with fewer fields than the header,
-    which pandas would silently fill with missing values (a truncated file). Counted on the
-    bytes, vectorised: commas and line breaks outside quotes, blank lines skipped as pandas
-    skips them."""
-    a = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    if not len(a):
-        return None
-    outside = ~np.logical_xor.accumulate(a == 34)
-    starts = np.flatnonzero((a == 10) & outside) + 1
-    starts = np.concatenate(([0], starts[starts < len(a)]))
-    commas = np.flatnonzero((a == 44) & outside)
-    fields = np.diff(np.searchsorted(commas, np.append(starts, len(a)))) + 1
-    content = np.logical_or.reduceat(a > 32, starts)       # not a blank line
-    fields = fields[content]
-    if len(fields) < 2:
-        return None
-    short = np.flatnonzero(fields[1:] < fields[0])
-    if not short.size:
-        return None
-    return int(short[0]) + 1, int(fields[1 + short[0]]), int(fields[0])
 
 
 def _parse_error(path: Path, detail: str) -> InputError:

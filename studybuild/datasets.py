@@ -13,6 +13,7 @@ Unreadable files raise :class:`~studybuild.errors.InputError` naming the file, n
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass, field
@@ -93,6 +94,29 @@ def _blank_to_na(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             out[c] = s
     return pd.DataFrame(out, index=frame.index)
+
+
+def csv_short_row(text: str) -> tuple[int, int, int] | None:
+    """(data row, fields, header fields) of the first row with fewer fields than the header,
+    which pandas would silently fill with missing values (a truncated file). Counted on the
+    bytes, vectorised: commas and line breaks outside quotes, blank lines skipped as pandas
+    skips them."""
+    a = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    if not len(a):
+        return None
+    outside = ~np.logical_xor.accumulate(a == 34)
+    starts = np.flatnonzero((a == 10) & outside) + 1
+    starts = np.concatenate(([0], starts[starts < len(a)]))
+    commas = np.flatnonzero((a == 44) & outside)
+    fields = np.diff(np.searchsorted(commas, np.append(starts, len(a)))) + 1
+    content = np.logical_or.reduceat(a > 32, starts)       # not a blank line
+    fields = fields[content]
+    if len(fields) < 2:
+        return None
+    short = np.flatnonzero(fields[1:] < fields[0])
+    if not short.size:
+        return None
+    return int(short[0]) + 1, int(fields[1 + short[0]]), int(fields[0])
 
 
 def coerce_types(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -177,21 +201,34 @@ def read_dataset(path: str | os.PathLike, *, coerce: bool = True) -> LoadedDatas
             name = _name_from(frame, name)
     elif fmt == "csv":
         try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            raise InputError("file is not UTF-8 text", path=path,
+            text = path.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise InputError(f"file is not UTF-8 text (byte {e.object[e.start]:#04x} at "
+                             f"offset {e.start:,})", path=path,
                              hint="re-export the CSV as UTF-8") from None
+        except OSError as e:
+            raise InputError(f"cannot read file: {e.strerror}", path=path) from None
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
         except pd.errors.EmptyDataError:
             raise InputError("file is empty (no header row)", path=path) from None
         except pd.errors.ParserError as e:
-            raise InputError(f"CSV cannot be parsed: {e}", path=path) from None
+            raise InputError(f"CSV cannot be parsed: {str(e).strip()}", path=path,
+                             hint="check quotes and commas (rows count from the header, "
+                                  "line 1)") from None
+        short = csv_short_row(text)
+        if short is not None:
+            raise InputError(f"record {short[0]} has {short[1]} field(s), the header "
+                             f"{short[2]}: the row is cut short (the file may be truncated)",
+                             path=path, hint="export the dataset again")
         frame = _blank_to_na(frame)
         name = _name_from(frame, path.stem)
     elif fmt == "parquet":
         try:
             frame = pd.read_parquet(path)
         except Exception as e:  # pyarrow raises many types for corrupt files
-            raise InputError(f"cannot read parquet file: {e}", path=path) from None
+            raise InputError(f"cannot read parquet file: {e}", path=path,
+                             hint="export the dataset again") from None
         frame = _blank_to_na(frame.reset_index(drop=True))
         name = _name_from(frame, path.stem)
     else:

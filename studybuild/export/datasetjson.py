@@ -214,6 +214,12 @@ def read_dataset_json(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, 
         if not isinstance(r, list) or len(r) != width:
             raise InputError(f"row {i + 1} has {len(r) if isinstance(r, list) else '?'} "
                              f"values, expected {width}", path=path)
+    records = doc.get("records")
+    if isinstance(records, int) and not isinstance(records, bool) and records != len(rows):
+        # an NDJSON file cut at a line end still parses: the count is what tells
+        raise InputError(f"'records' says {records:,} but the file has {len(rows):,} rows: "
+                         "the file is truncated or was edited", path=path,
+                         hint="export or copy the file again")
     data: dict[str, pd.Series] = {}
     by_column = list(zip(*rows)) if rows else [() for _ in columns]
     for col, vals in zip(columns, by_column):
