@@ -182,8 +182,11 @@ def waterfall_figure(ep: Endpoints) -> bytes | None:
             n = len(w)
             x = np.arange(n)
             colours = [RESPONSE_COLOURS.get(r, "#BBBBBB") for r in w["RESPONSE"]]
-            ax.bar(x, w["PCHG"], color=colours, edgecolor="#555555", linewidth=0.4,
-                   width=0.8)
+            if n <= 40:
+                ax.bar(x, w["PCHG"], color=colours, edgecolor="#555555", linewidth=0.4,
+                       width=0.8)
+            else:       # the same bars as one collection: one Rectangle per bar costs ~2 ms
+                _bars(ax, x, w["PCHG"].to_numpy(dtype=float), colours, width=0.8)
             ax.axhline(20, color="#D55E00", lw=0.9, ls="--")
             ax.axhline(-30, color="#0072B2", lw=0.9, ls="--")
             ax.axhline(0, color="#333333", lw=0.6)
@@ -213,6 +216,21 @@ def waterfall_figure(ep: Endpoints) -> bytes | None:
         fig.subplots_adjust(left=0.12, right=0.93, top=1 - (legend_h + 0.1) / height,
                             bottom=0.75 / height, hspace=0.9 if len(groups) > 1 else 0.2)
         return _png(fig)
+
+
+def _bars(ax, x: np.ndarray, heights: np.ndarray, colours: list[str], *, width: float) -> None:
+    """Bars from 0 to ``heights`` centred on ``x``, drawn as one PolyCollection (what
+    ``ax.bar`` draws, without a Patch object per bar); missing heights draw nothing."""
+    from matplotlib.collections import PolyCollection
+
+    ok = np.isfinite(heights)
+    x, h = x[ok], heights[ok]
+    left, right = x - width / 2, x + width / 2
+    zero = np.zeros_like(h)
+    verts = np.stack([np.column_stack(p) for p in ((left, zero), (left, h), (right, h),
+                                                    (right, zero))], axis=1)
+    ax.add_collection(PolyCollection(verts, facecolors=[c for c, k in zip(colours, ok) if k],
+                                     edgecolors="#555555", linewidths=0.4))
 
 
 def _tint(colour: str, amount: float = 0.55) -> str:
