@@ -129,7 +129,7 @@ def check_nothing_lost(result, forms: dict[str, list[list[str]]]) -> None:
 RATES = st.sampled_from([0.0, 0.05, 0.2, 0.5])
 
 
-@settings(max_examples=3, deadline=None, phases=[Phase.explicit, Phase.generate],
+@settings(max_examples=2, deadline=None, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), drop=RATES, dup=RATES, garbage=st.sampled_from(
