@@ -169,6 +169,7 @@ def _spec_files(study_id: str) -> list[Path]:
     std = specs_dir() / "standards"
     for sub in ("sdtmig-3.4", "adamig-1.3", "ct"):
         out += sorted(p for p in (std / sub).glob("*.csv"))
+    out += sorted((specs_dir() / "dictionaries").glob("*.csv"))   # e.g. MedDRA SOC codes
     return out
 
 
