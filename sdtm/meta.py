@@ -104,6 +104,11 @@ def _study_codelist(spec: StudySpec, key: str, values: Iterable[str]) -> StudyCo
     if cl is None:
         return None
     used = sorted({str(v) for v in values if v is not None and str(v) != ""})
+    if cl.cdisc and not cl.extensible:
+        # a value outside a non-extensible codelist is a data error (the ct mapper reported
+        # it and kept it as collected): it must not become a term of the study's codelist,
+        # or define.xml would list it and checks against that codelist would accept it
+        used = [v for v in used if v in cl.values]
     terms = tuple(CodelistTerm(value=v, decode=cl.decodes.get(v, ""), code=cl.codes.get(v, ""))
                   for v in used)
     return StudyCodelist(id=cl.id, name=cl.name, terms=terms,
