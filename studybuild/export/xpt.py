@@ -593,7 +593,8 @@ def read_xpt(path: str | os.PathLike, *, convert_dates: bool = True
         magic = f.read(80)
     if not magic.startswith(b"HEADER RECORD*******LIB"):
         raise InputError("not a SAS transport (XPT) file: the library header record is missing",
-                         path=path, hint="is it a SAS7BDAT, CSV or another file renamed .xpt?")
+                         path=path, hint="is it a SAS7BDAT, CSV or another file renamed "
+                                         ".xpt? Export the dataset as SAS transport v5")
     try:
         df, meta = pyreadstat.read_xport(str(path), disable_datetime_conversion=True)
     except Exception as e:  # pyreadstat raises ReadstatError/PyreadstatError/ValueError
