@@ -230,8 +230,9 @@ def write_sdtm(result: SdtmResult, out_dir: Path, *, traceability_dir: Path | No
             except XptExportError as e:
                 for v in e.violations:
                     result.findings.add("SB-SDTM-XPT", "error", f"{name} not written as XPT: "
-                                        f"{v.message}", dataset=name, variable=v.variable or "",
-                                        row=v.row, value=v.value)
+                                        f"{v.message} (the whole dataset is left out; fix the "
+                                        "value at source)", dataset=name,
+                                        variable=v.variable or "", row=v.row, value=v.value)
         tdir = stage / trace_rel if trace_inside else None
         if tdir is not None:
             written += _write_trace(result, tdir, out_dir / trace_rel)

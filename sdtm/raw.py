@@ -272,7 +272,8 @@ def _registry(spec, frames, data: RawData, findings: Findings) -> pd.DataFrame:
         for s, r in zip(subj[again].tolist(), d["_ROW"].tolist()):
             findings.add("SB-RAW-DUPSUBJ", "error",
                          f"subject {s} appears twice in the subject registry form {name!r} "
-                         f"with different values; row {r} excluded, the first row kept",
+                         f"with different values; row {r} excluded, the first row kept "
+                         "(correct the subject id or remove the second row)",
                          dataset=data.files[name].name, row=r, keys={"SUBJID": s},
                          source=name)
         df = df[~again]
@@ -332,7 +333,8 @@ def _attach_subjects(spec, name: str, df: pd.DataFrame, subjects: pd.DataFrame,
         findings.add("SB-RAW-NOSUBJ", "warning",
                      f"{int(unknown.sum())} row(s) of form {name!r} belong to subjects not in "
                      f"{spec.forms.subjects.form!r} (first: {subj[unknown].iloc[0]}, row "
-                     f"{int(df.loc[unknown, '_ROW'].iloc[0])}); excluded",
+                     f"{int(df.loc[unknown, '_ROW'].iloc[0])}); excluded (correct the "
+                     "subject id, or add the subject to the registry form)",
                      dataset=data.files[name].name, row=int(df.loc[unknown, "_ROW"].iloc[0]),
                      value=subj[unknown].iloc[0], source=name)
     ok = usubjid.notna()
@@ -350,7 +352,8 @@ def _attach_subjects(spec, name: str, df: pd.DataFrame, subjects: pd.DataFrame,
             findings.add("SB-RAW-DUPSUBJ", "error",
                          f"form {name!r} is one record per subject but {int(again.sum())} "
                          f"subject(s) have more (first: row {int(out.loc[again, '_ROW'].iloc[0])}"
-                         "); extra rows excluded", dataset=data.files[name].name,
+                         "); extra rows excluded (keep one row per subject in the "
+                         "export)", dataset=data.files[name].name,
                          row=int(out.loc[again, "_ROW"].iloc[0]), source=name)
             out = out[~again]
     return out
