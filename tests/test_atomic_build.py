@@ -159,24 +159,42 @@ def test_atomic_file_cleans_temp_files_of_killed_writers(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_builds_at_once_are_byte_identical(raw, tmp_path):
-    """The whole pipeline twice, at the same time, into different folders (the second starts
-    a little later, so the wall clock differs): every file of the two packages, manifest and
-    define.xml included, is byte for byte the same, and neither left anything beside it."""
-    outs = [tmp_path / "a", tmp_path / "b"]
-    procs = []
-    for i, out in enumerate(outs):
-        procs.append(studybuild("build", "--study", corpus.STUDY, "--raw", str(raw), "--out",
-                                str(out), "--allow-errors"))
-        if i == 0:
-            time.sleep(1.2)
-    for p in procs:
-        stdout, stderr = p.communicate(timeout=900)
-        assert p.returncode in (0, 1), stderr
-        assert "Traceback" not in stderr
-    a, b = (tree(o / corpus.STUDY) for o in outs)
-    assert "manifest.json" in a and any(k.endswith("define.xml") for k in a)
-    assert any(k.endswith(".xpt") for k in a) and any(k.endswith(".json") for k in a)
-    assert a == b, sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-    for o in outs:
+def test_whole_pipeline_killed_concurrent_and_repeated(raw, tmp_path):
+    """`studybuild build` three times on the same inputs:
+
+    1. A into a/ and, at the same time, C into b/, which holds a previous package; C is
+       SIGKILLed once its package is being written (its staging folder has the SDTM XPT
+       files). b/ still holds exactly the previous package, nothing half-written in it.
+    2. B into b/ afterwards (another wall-clock time): it replaces the previous package and
+       removes what C left. Every file of A and B, manifest and define.xml included, is byte
+       for byte the same, so the build running beside A (C) did not disturb it either.
+    """
+    a, b = tmp_path / "a", tmp_path / "b"
+    old = b / corpus.STUDY                      # a previous package (any content will do)
+    (old / "tabulations" / "sdtm").mkdir(parents=True)
+    (old / "tabulations" / "sdtm" / "dm.xpt").write_bytes(b"previous DM\n" * 300)
+    (old / "manifest.json").write_text('{"study": "previous"}\n')
+    previous = tree(old)
+
+    def exporting() -> bool:
+        return any(len(list((s / "tabulations" / "sdtm").glob("*.xpt"))) >= 3
+                   for s in _staging(b, corpus.STUDY))
+
+    args = ("build", "--study", corpus.STUDY, "--raw", str(raw), "--allow-errors", "--out")
+    proc_a = studybuild(*args, str(a))
+    proc_c = studybuild(*args, str(b))
+    killed = kill_when(proc_c, exporting, limit=900)
+    out_a, err_a = proc_a.communicate(timeout=900)
+    assert proc_a.returncode in (0, 1) and "Traceback" not in err_a, err_a
+    assert killed, "the build in b/ ended before its package was being written"
+    assert tree(old) == previous, "the killed build changed the previous package"
+    assert _staging(b, corpus.STUDY)            # what the killed build left beside it
+    proc_b = studybuild(*args, str(b))
+    out_b, err_b = proc_b.communicate(timeout=900)
+    assert proc_b.returncode == proc_a.returncode and "Traceback" not in err_b, err_b
+    ta, tb = tree(a / corpus.STUDY), tree(b / corpus.STUDY)
+    assert "manifest.json" in ta and any(k.endswith("define.xml") for k in ta)
+    assert any(k.endswith(".xpt") for k in ta) and any(k.endswith(".json") for k in ta)
+    assert ta == tb, sorted(k for k in ta.keys() | tb.keys() if ta.get(k) != tb.get(k))
+    for o in (a, b):
         assert sorted(p.name for p in o.iterdir()) == [corpus.STUDY]

@@ -115,6 +115,9 @@ def test_bad_input(case, outcomes):
         errors = [x for x in o.stderr.splitlines() if x.strip()]
         assert len(errors) == 1 and errors[0].startswith("studybuild: error: "), o.stderr
         assert re.search(r"(raw|data|specs)/\S+", msg), msg
+        # ... and says what to do
+        assert re.search(r"\b(export|re-export|save|declare|check|add|fix|remove|rename|"
+                         r"correct|copy|see docs|did you mean|must)\b", msg, re.I), msg
         assert not (o.workdir / "out").exists(), "nothing is written when the input is unreadable"
         return
     # a build ran: accounting adds up, the expected findings are there (and printed), nothing
@@ -125,6 +128,8 @@ def test_bad_input(case, outcomes):
         assert hits, f"no finding {spec} in {[f['rule_id'] for f in o.findings]}"
         if hits[0]["severity"] != "notice":
             assert hits[0]["message"] in o.stdout      # the command prints it
+            assert re.search(r"\b(correct|fix|declare|add|map|keep)\b", hits[0]["message"]), \
+                hits[0]["message"]                      # and says what to do
         if "row" in spec and spec["dataset"].endswith(".csv"):
             # the message itself names the raw form, the field and the row
             text = hits[0]["message"]
