@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from studybuild import __version__
-from studybuild.atomic import write_text
+from studybuild.atomic import atomic_file, write_text
 from studybuild.errors import ExportError, InputError
 
 VERSION = "1.1.0"
@@ -72,46 +72,26 @@ def _column_meta(name: str, s: pd.Series, label: str, key_seq: int | None,
         col["dataType"] = "integer" if whole else "double"
     else:
         col["dataType"] = "string"
-        nn = s.dropna()
-        if len(nn):
-            u = np.asarray(pd.unique(nn.astype("str")), dtype=str)
-            longest = int(np.char.str_len(np.char.encode(u, "utf-8")).max())
-        else:
-            longest = 1
-        col["length"] = max(1, longest)
+        col["length"] = max(1, _longest_utf8(s))
     if key_seq is not None:
         col["keySequence"] = key_seq
     return col
 
 
-def _cell_lists(frame: pd.DataFrame, columns: list[dict[str, Any]]) -> list[list[Any]]:
-    """Column-wise conversion to JSON-ready Python lists (vectorised per column)."""
-    cols: list[list[Any]] = []
-    for meta in columns:
-        s = frame[meta["name"]]
-        kind = meta["dataType"]
-        na = s.isna().to_numpy()
-        if kind == "date":
-            vals = s.dt.strftime("%Y-%m-%d").astype(object).to_numpy()
-        elif kind == "datetime":
-            vals = s.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object).to_numpy()
-        elif kind == "integer":
-            vals = np.array([None] * len(s), dtype=object)
-            vals[~na] = s.to_numpy(dtype="float64")[~na].astype("int64").tolist()
-        elif kind == "double":
-            f = s.to_numpy(dtype="float64")
-            bad = ~na & ~np.isfinite(f)
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                raise ExportError(f"non-finite number {f[row]!r} cannot be written to "
-                                  "Dataset-JSON", variable=meta["name"], row=row + 1)
-            vals = f.astype(object)
-        else:
-            vals = s.astype(object).to_numpy()
-        vals = vals.astype(object)
-        vals[na] = None
-        cols.append(vals.tolist())
-    return [list(r) for r in zip(*cols)] if cols else [[] for _ in range(len(frame))]
+def _longest_utf8(s: pd.Series) -> int:
+    """The longest non-missing value of a text column in UTF-8 bytes (1 when all missing)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(s.dtype, pd.StringDtype):
+        arr = pa.array(s, type=pa.large_string(), from_pandas=True)
+        n = pc.max(pc.binary_length(arr)).as_py()
+        return 1 if n is None else int(n)
+    nn = s.dropna()
+    if not len(nn):
+        return 1
+    u = np.asarray(pd.unique(nn.astype("str")), dtype=str)
+    return int(np.char.str_len(np.char.encode(u, "utf-8")).max())
 
 
 def build_document(frame: pd.DataFrame, *, name: str, label: str,
@@ -155,16 +135,126 @@ def write_dataset_json(frame: pd.DataFrame, path: str | os.PathLike, *, ndjson: 
     ``meta``: name, label, labels, keys, study_oid, created and optionally
     metadata_version_oid, metadata_ref (see :func:`build_document`)."""
     doc = build_document(frame, **meta)
-    try:
-        rows = _cell_lists(frame, doc["columns"])
-    except ExportError as e:
-        raise ExportError(str(e), dataset=doc["name"]) from None
+    if not len(frame.columns):
+        rows = [[] for _ in range(len(frame))]
+        if ndjson:
+            text = _dumps(doc) + "\n" + "".join(_dumps(r) + "\n" for r in rows)
+        else:
+            doc["rows"] = rows
+            text = _dumps(doc) + "\n"
+        return write_text(path, text)
+    head = _dumps(doc)
     if ndjson:
-        text = _dumps(doc) + "\n" + "".join(_dumps(r) + "\n" for r in rows)
-    else:
-        doc["rows"] = rows
-        text = _dumps(doc) + "\n"
-    return write_text(path, text)
+        first, sep, last = head + "\n", "\n", ""
+    else:       # "rows" is the document's last member
+        first, sep, last = head[:-1] + ',"rows":[', ",", "]}\n"
+    for meta in doc["columns"]:
+        if meta["dataType"] == "double":
+            f = frame[meta["name"]].to_numpy(dtype="float64")
+            bad = ~np.isnan(f) & ~np.isfinite(f)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                e = ExportError(f"non-finite number {f[row]!r} cannot be written to "
+                                "Dataset-JSON", variable=meta["name"], row=row + 1)
+                raise ExportError(str(e), dataset=doc["name"])
+    path = Path(path)
+    with atomic_file(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(first.encode("utf-8"))
+        for lo in range(0, len(frame), _CHUNK_ROWS):
+            data = _rows_json(frame.iloc[lo:lo + _CHUNK_ROWS], doc["columns"], sep)
+            if not ndjson and lo + _CHUNK_ROWS >= len(frame):
+                data = data[:-1]                        # no separator after the last row
+            fh.write(data)
+        fh.write(last.encode("utf-8"))
+    return path
+
+
+_CHUNK_ROWS = 200_000
+# characters json.dumps(ensure_ascii=False) escapes in a string
+_JSON_ESCAPED = r'[\x00-\x1f\\"]'
+
+
+def _cells_json(s: pd.Series, meta: Mapping[str, Any]):
+    """The JSON text of every cell of one column (an Arrow large_string array, null for
+    missing), as ``json.dumps`` writes each value: strings quoted (escaped ones through
+    json), integers as integers, doubles in Python's shortest round-trip form (computed once
+    per distinct value), dates as ISO 8601 strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    L = pa.large_string()
+    kind = meta["dataType"]
+    na = s.isna().to_numpy()
+    quote = pa.scalar('"', type=L)
+    blank = pa.scalar("", type=L)
+    if kind in ("date", "datetime"):
+        codes, uniq = pd.factorize(s)
+        fmt = "%Y-%m-%d" if kind == "date" else "%Y-%m-%dT%H:%M:%S"
+        text = np.asarray(pd.Series(uniq).dt.strftime(fmt), dtype=object)
+        vals = pa.array(np.where(codes >= 0, text[np.maximum(codes, 0)] if len(text) else None,
+                                 None), type=L)
+        return pc.binary_join_element_wise(quote, vals, quote, blank)
+    if kind == "integer":
+        ints = np.zeros(len(s), dtype=np.int64)
+        ints[~na] = s.to_numpy(dtype="float64")[~na].astype("int64")
+        return pc.cast(pa.array(ints, mask=na), L)
+    if kind == "double":        # (non-finite numbers were refused before)
+        f = np.ascontiguousarray(s.to_numpy(dtype="float64"))
+        codes, uniq = pd.factorize(f.view(np.int64))      # by bits: 0.0 and -0.0 differ
+        text = np.array([float.__repr__(float(v)) for v in uniq.view(np.float64)],
+                        dtype=object)
+        return pa.array(np.where(na, None, text[codes] if len(text) else None), type=L)
+    if kind == "string" and isinstance(s.dtype, pd.StringDtype):
+        arr = pa.array(s, type=L, from_pandas=True)
+        out = pc.binary_join_element_wise(quote, arr, quote, blank)
+        if _plain_text(arr):
+            return out
+        odd = pc.fill_null(pc.match_substring_regex(arr, _JSON_ESCAPED), False)
+        if pc.any(odd).as_py():
+            pos = np.flatnonzero(odd.to_numpy(zero_copy_only=False))
+            vals = s.iloc[pos].tolist()
+            out = pc.replace_with_mask(out, odd, pa.array([_dumps(v) for v in vals], type=L))
+        return out
+    vals = s.astype(object).to_numpy()          # anything else: json decides, value by value
+    return pa.array([None if m else _dumps(v) for v, m in zip(vals.tolist(), na)], type=L)
+
+
+def _plain_text(arr) -> bool:
+    """True when no value of a string array holds a character JSON escapes (control
+    characters, quote, backslash): one pass over the bytes of its data buffer."""
+    import pyarrow as pa
+
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if len(arr) == 0:
+        return True
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:
+                                                               arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]] \
+        if arr.buffers()[2] is not None else np.zeros(0, dtype=np.uint8)
+    return not bool(((data < 0x20) | (data == 0x22) | (data == 0x5C)).any())
+
+
+def _rows_json(frame: pd.DataFrame, columns: list[dict[str, Any]], sep: str) -> memoryview:
+    """The rows of ``frame`` as JSON arrays (``[cell,cell,...]``), each followed by ``sep``,
+    as UTF-8 bytes: the bytes ``json.dumps(row, separators=(",", ":"))`` writes, built a
+    column at a time with Arrow instead of value by value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    L = pa.large_string()
+    cells = [pc.fill_null(_cells_json(frame[m["name"]], m), pa.scalar("null", type=L))
+             for m in columns]
+    body = pc.binary_join_element_wise(*cells, pa.scalar(",", type=L))
+    rows = pc.binary_join_element_wise(pa.scalar("[", type=L), body,
+                                       pa.scalar("]" + sep, type=L), pa.scalar("", type=L))
+    if isinstance(rows, pa.ChunkedArray):
+        rows = rows.combine_chunks()
+    if not len(rows):
+        return memoryview(b"")
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset:
+                                                                rows.offset + len(rows) + 1]
+    return memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]]
 
 
 def _load(path: Path) -> tuple[dict[str, Any], list[Any]]:
