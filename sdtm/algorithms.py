@@ -23,14 +23,35 @@ from sdtm.registry import Arg, NoParams, Params, ValueContext, register
 # --------------------------------------------------------------------------------------------
 
 
+def _per_distinct(s: pd.Series, fn) -> pd.Series:
+    """``fn(s)`` for a value-by-value ``fn``, computed on each distinct value once (missing
+    included) and mapped back: visit names, units and codes repeat across records."""
+    if len(s) < 4096:
+        return fn(s)
+    codes, uniq = pd.factorize(s, use_na_sentinel=False)
+    if len(uniq) * 2 > len(s):
+        return fn(s)
+    out = fn(pd.Series(uniq, dtype=s.dtype)).iloc[codes]
+    out.index = s.index
+    return out
+
+
 def _norm(s: pd.Series) -> pd.Series:
     """Trimmed, upper-cased text with inner blanks collapsed; NA for blank."""
-    t = s.astype("str").str.strip().str.upper().str.replace(r"\s+", " ", regex=True)
+    return _per_distinct(s.astype("str"), _norm_text)
+
+
+def _norm_text(t: pd.Series) -> pd.Series:
+    t = t.str.strip().str.upper().str.replace(r"\s+", " ", regex=True)
     return t.where(t.notna() & (t != ""))
 
 
 def _text(s: pd.Series) -> pd.Series:
-    t = s.astype("str").str.strip()
+    return _per_distinct(s.astype("str"), _trim_text)
+
+
+def _trim_text(t: pd.Series) -> pd.Series:
+    t = t.str.strip()
     return t.where(t.notna() & (t != ""))
 
 
@@ -1111,6 +1132,13 @@ _INSTANCE = r"^(?P<base>.*?)\s*\((?P<n>\d+)\)$"
 
 
 def _split_instance(names: pd.Series) -> tuple[pd.Series, pd.Series]:
+    if len(names) >= 4096:       # visit names repeat: split each distinct name once
+        codes, uniq = pd.factorize(names, use_na_sentinel=False)
+        if len(uniq) * 2 <= len(names):
+            base, n = _split_instance(pd.Series(uniq, dtype=names.dtype))
+            base, n = base.iloc[codes], n.iloc[codes]
+            base.index = n.index = names.index
+            return base, n
     parts = names.str.extract(_INSTANCE)
     base = parts["base"].where(parts["base"].notna(), names).astype("str")
     n = pd.to_numeric(parts["n"], errors="coerce").astype("float64")
