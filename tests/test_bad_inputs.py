@@ -178,7 +178,8 @@ def test_docs_bad_input_page_shows_the_real_messages(outcomes):
     (`python tests/bad_inputs/corpus.py` rewrites it)."""
     doc = corpus.DOC.read_text(encoding="utf-8")
     expected = corpus.render_doc([outcomes[c.name] for c in CASES])
-    assert doc == expected, "docs/bad-input.md is out of date: run python tests/bad_inputs/corpus.py"
+    assert doc == expected, \
+        "docs/bad-input.md is out of date: run python tests/bad_inputs/corpus.py"
 
 
 def test_real_command_line_gives_one_line_not_a_traceback(tmp_path):

@@ -228,7 +228,7 @@ def run_ct(env, code: str, values: list, **params):
     return [None if pd.isna(v) else v for v in out], list(state.findings)
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=100, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_ct_maps_any_spelling_of_a_term_to_a_submission_value_that_owns_it(ct_env, data):
@@ -254,7 +254,7 @@ def test_ct_maps_any_spelling_of_a_term_to_a_submission_value_that_owns_it(ct_en
     assert not findings
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=100, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(code=st.sampled_from(CODELISTS),
        junk=st.text(alphabet=string.ascii_letters + string.digits + " -_/.é肝", min_size=1,
@@ -298,7 +298,7 @@ def test_ct_is_idempotent_and_the_study_map_comes_first(ct_env, code, data):
 # ---- XPT: what tests/test_xpt.py's round trip does not cover -----------------------------------
 
 STAMP = dt.datetime(2024, 1, 31, 0, 0, 0)
-XPT = settings(max_examples=40, deadline=None,
+XPT = settings(max_examples=30, deadline=None,
                suppress_health_check=[HealthCheck.function_scoped_fixture])
 printable = st.text(alphabet=string.printable.replace("\x0b", "").replace("\x0c", ""),
                     max_size=60)

@@ -30,7 +30,8 @@ from bad_inputs import corpus
 STUDYID = "SURU-STS-II"
 GARBAGE = ["", " ", "UNK", "N/A", "-1", "0", "1e309", "NaN", "null", "None", "three hundred",
            "30-FEB-2024", "31-APR-2023", "2024-13-01", "UN-UNK-2024", "2024-02-29",
-           "00-JAN-2024", "12/31/2024", "Nausée", "Ωmega ≥ 3", "肝功能异常", "\"quoted\", with comma",
+           "00-JAN-2024", "12/31/2024", "Nausée", "Ωmega ≥ 3", "肝功能异常",
+           "\"quoted\", with comma",
            "line\nbreak", "tab\there", "=HYPERLINK(\"http://x\")", "x" * 260, "Yes", "no",
            "mm", "cm", "px", "Grade 9", "101-001", "  padded  "]
 

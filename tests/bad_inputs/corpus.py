@@ -22,10 +22,11 @@ expect:
 
 The raw cases start from a small clean simulated study (3 subjects, no mess) so the only
 problem is the one the case adds; the spec cases break a copy of the third study's spec
-(``tests/specs/zetatinib-nsclc``, which only the tests use, so line numbers stay put); files are edited as CSV text, rows numbered as everywhere in
-studybuild (1-based data rows, the header is row 0). ``python tests/bad_inputs/corpus.py``
-runs every case and rewrites ``docs/bad-input.md`` from the real messages;
-``tests/test_bad_inputs.py`` runs them and checks that page is still true.
+(``tests/specs/zetatinib-nsclc``, which only the tests use, so line numbers stay put);
+files are edited as CSV text, rows numbered as everywhere in studybuild (1-based data
+rows, the header is row 0). ``python tests/bad_inputs/corpus.py`` runs every case and
+rewrites ``docs/bad-input.md`` from the real messages; ``tests/test_bad_inputs.py`` runs
+them and checks that page is still true.
 """
 
 from __future__ import annotations
@@ -408,7 +409,8 @@ def doc_entry(o: Outcome) -> str:
     else:
         lines = [o.message]
     text = "<br>".join(_cell(x) for x in lines)
-    return f"| `{o.case.name}` | {_cell(o.case.readme)} | {EXIT_WORDS.get(o.exit_code, o.exit_code)} | {text} |"
+    exit_code = EXIT_WORDS.get(o.exit_code, o.exit_code)
+    return f"| `{o.case.name}` | {_cell(o.case.readme)} | {exit_code} | {text} |"
 
 
 def _cell(text: str) -> str:
@@ -432,8 +434,8 @@ matches what the code says; `python tests/bad_inputs/corpus.py` rewrites it.
 
 Commands: `studybuild sdtm --study surufatinib-sts --raw raw --out out` for raw forms,
 the same with `--study zetatinib-nsclc` (the tests' third study, its spec folder copied
-into a spec library named by `STUDYBUILD_SPECS`) for specs, and `studybuild validate data [--define data/define.xml]` for
-datasets and define.xml.
+into a spec library named by `STUDYBUILD_SPECS`) for specs, and
+`studybuild validate data [--define data/define.xml]` for datasets and define.xml.
 For a build that ran, the accounting adds up (every raw row read is mapped or excluded with a
 reason) and the message shown is the finding (`traceability/findings.json`, also printed by
 the command) or the exclusion the case is about.
