@@ -252,6 +252,12 @@ def _registry(spec, frames, data: RawData, findings: Findings) -> pd.DataFrame:
     df = frames[name]
     sfield = _subject_field(spec, name)
     form = spec.forms.forms[name]
+    if not len(df):
+        findings.add("SB-RAW-NOSUBJECTS", "warning",
+                     f"the subject registry form {name!r} has no rows: no subject is enrolled, "
+                     "so every other row is excluded (add the enrolled subjects: export the "
+                     "registry form with its rows)",
+                     dataset=data.files[name].name, source=name)
     if form.duplicates == "exclude":
         df = _drop_duplicates(name, df, data, sfield, spec.forms.duplicates_ignore)
     subj = df[sfield].str.strip()
