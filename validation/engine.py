@@ -386,6 +386,25 @@ class Rule:
         hits: list[Hit] = []
         cols = [c for c, keep in zip(vars_frame["variable_name"], vmask) if keep]
         subj = frame["USUBJID"] if "USUBJID" in frame.columns else None
+        fast = _value_masks(val_parts)
+        if fast is not None:
+            # conditions on the value alone: decided once per distinct value of a column
+            subj_arr = None if subj is None else subj.to_numpy()
+            for col in cols:
+                codes, uniq = pd.factorize(iso8601.as_text(frame[col]))
+                if not len(uniq):
+                    continue
+                uniq = pd.Series(uniq, dtype="str")
+                mu = fast(uniq)
+                if not mu.any():
+                    continue
+                rows = np.flatnonzero(mu[codes] & (codes >= 0))
+                vals = uniq.to_numpy()[codes[rows]]
+                for r, v in zip(rows.tolist(), vals.tolist()):
+                    keys = (("USUBJID", _show(subj_arr[r])),) if subj_arr is not None else ()
+                    hits.append(Hit(dataset=name, row=int(r), variable=str(col), value=str(v),
+                                    keys=keys))
+            return hits
         chunk: list[tuple[str, pd.Series]] = []
         size = 0
         for i, col in enumerate(cols):
@@ -402,22 +421,8 @@ class Rule:
     def _values_chunk(self, data: StudyData, name: str, chunk: list, val_parts: list,
                       subj: pd.Series | None) -> list[Hit]:
         """Evaluate value conditions on several columns at once (stacked long); simple
-        conditions on ``variable_value`` alone are evaluated column by column instead."""
-        fast = _value_masks(val_parts)
-        if fast is not None:
-            out = []
-            subj_arr = None if subj is None else subj.to_numpy()
-            for col, t in chunk:
-                m = fast(t)
-                if not m.any():
-                    continue
-                rows = t.index.to_numpy()[m]
-                vals = t.to_numpy()[m]
-                for r, v in zip(rows.tolist(), vals.tolist()):
-                    keys = (("USUBJID", _show(subj_arr[r])),) if subj_arr is not None else ()
-                    out.append(Hit(dataset=name, row=int(r), variable=str(col), value=str(v),
-                                   keys=keys))
-            return out
+        conditions on ``variable_value`` alone are decided per distinct value instead
+        (:meth:`_run_values`)."""
         values = pd.concat([t for _, t in chunk], ignore_index=True)
         rows = np.concatenate([t.index.to_numpy() for _, t in chunk])
         names = np.concatenate([np.full(len(t), c, dtype=object) for c, t in chunk])
@@ -714,16 +719,18 @@ class Evaluator:
                 if left[lk].dtype != r[rk].dtype:
                     left = left.assign(**{lk: _text(left[lk])})
                     r = r.assign(**{rk: _text(r[rk])})
-            # guard against a many-to-many explosion on bad data
-            lc = left.groupby(lkeys, dropna=False).size()
-            rc = r.groupby(rkeys, dropna=False).size()
-            rc.index.names = lkeys
-            size = int((lc * rc.reindex(lc.index).fillna(0)).sum())
-            if size > 50_000_000:
-                raise NotApplicable(f"{other}: join too large")
             how = "left" if str(m.get("Join Type", "inner")).lower() == "left" else "inner"
-            merged = left.merge(r, how=how, left_on=lkeys, right_on=rkeys,
-                                suffixes=("", f".{other}"))
+            merged = _lookup_join(left, r, lkeys, rkeys, how)
+            if merged is None:
+                # guard against a many-to-many explosion on bad data
+                lc = left.groupby(lkeys, dropna=False).size()
+                rc = r.groupby(rkeys, dropna=False).size()
+                rc.index.names = lkeys
+                size = int((lc * rc.reindex(lc.index).fillna(0)).sum())
+                if size > 50_000_000:
+                    raise NotApplicable(f"{other}: join too large")
+                merged = left.merge(r, how=how, left_on=lkeys, right_on=rkeys,
+                                    suffixes=("", f".{other}"))
             # every column of the matched dataset is also reachable as NAME.column
             alias = {f"{other}.{c}": merged[c] for c in right.columns
                      if c not in rkeys and rename.get(c) == c and f"{other}.{c}" not in merged}
@@ -863,6 +870,45 @@ class Evaluator:
         return [Hit(dataset=self.name, row=int(r), variable=var, value=values[i],
                     keys=tuple((k, keyvals[k][i]) for k in keycols))
                 for i, r in enumerate(rows)]
+
+
+def _lookup_join(left: pd.DataFrame, right: pd.DataFrame, lkeys: list[str], rkeys: list[str],
+                 how: str) -> pd.DataFrame | None:
+    """``left.merge(right, how=how, left_on=lkeys, right_on=rkeys)`` when each left record
+    meets at most one right record (right keys unique, no key missing) and no column needs a
+    suffix: then the join is a lookup of one right row per left row, left order kept as
+    pandas keeps it, with the key columns factorised together instead of hashed as text per
+    merge. None when that does not hold (a left join with unmatched rows included, so that
+    pandas decides the filled dtypes); the caller then merges."""
+    if how not in ("inner", "left") or not len(left) or not len(right):
+        return None
+    drop = {b for a, b in zip(lkeys, rkeys) if a == b}
+    rcols = [c for c in right.columns if c not in drop]
+    if set(rcols) & set(left.columns):
+        return None
+    lcode = np.zeros(len(left), dtype=np.int64)
+    rcode = np.zeros(len(right), dtype=np.int64)
+    for a, b in zip(lkeys, rkeys):
+        la, rb = left[a], right[b]
+        if la.dtype != rb.dtype or la.isna().any() or rb.isna().any():
+            return None
+        codes, uniq = pd.factorize(pd.concat([la, rb], ignore_index=True))
+        width = len(uniq)
+        if width and int(max(lcode.max(initial=0), rcode.max(initial=0))) >= \
+                (2 ** 62) // width:
+            return None
+        lcode = lcode * width + codes[:len(left)]
+        rcode = rcode * width + codes[len(left):]
+    index = pd.Index(rcode)
+    if not index.is_unique:
+        return None
+    ridx = index.get_indexer(lcode)
+    keep = ridx >= 0
+    if how == "left" and not keep.all():
+        return None
+    lpart = left if keep.all() else left[keep]
+    rpart = right[rcols].iloc[ridx[keep]]
+    return pd.concat([lpart.reset_index(drop=True), rpart.reset_index(drop=True)], axis=1)
 
 
 def _dataset_keys(name: str) -> tuple[str, ...]:
@@ -1037,7 +1083,7 @@ def _as_set(b: Any) -> set:
 def _contained(ev: Evaluator, leaf: Mapping, *, ci: bool = False, part: str | None = None
                ) -> pd.Series:
     a = ev.column(leaf["name"])
-    t = _text(a)
+    t = ev.tcol(leaf["name"])
     if part == "prefix":
         t = t.str.slice(0, int(leaf.get("prefix")))
     elif part == "suffix":
