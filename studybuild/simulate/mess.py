@@ -54,29 +54,52 @@ class MessLog:
         return pd.DataFrame({c: np.concatenate([p[c] for p in self.parts]) for c in self.COLUMNS})
 
 
-def format_dates(df: pd.DataFrame, form_key: str, form, mess, streams: Streams, log: MessLog) -> None:
+def format_dates(df: pd.DataFrame, form_key: str, form, mess, streams: Streams, log: MessLog,
+                 death: np.ndarray | None = None) -> None:
     """Date fields to CRF text; partial-allowed ones lose their day (or day and month) at the
-    ``partial_dates`` rate."""
+    ``partial_dates`` rate.
+
+    A death date is made partial per subject (one draw per subject, the same whichever form
+    it is on), and the disposition forms copy it: the End of Treatment and End of Study dates
+    whose reason is Death show the same partial date as the Death Report, as a site that does
+    not know the day of death writes it on every form (a complete date there would contradict
+    DM.DTHDTC: P21 SD1317). ``death`` is :func:`death_kinds` (drawn once per export)."""
     for f in form.fields:
         if f.kind not in ("date", "pdate"):
             continue
         days = df[f.name].to_numpy(dtype=float)
         kind = np.full(len(df), FULL, dtype=np.int64)
-        if f.kind == "pdate":
+        sel = np.zeros(len(df), dtype=bool)
+        if death is not None and (f.name == "DTHDAT" or (
+                form_key in ("eot", "eos") and f.name == "DSSTDAT" and "DSDECOD" in df)):
+            k = death[df["_subj"].to_numpy()]
+            if f.name != "DTHDAT":
+                k = np.where(df["DSDECOD"].to_numpy(dtype=object) == "Death", k, FULL)
+            sel = (k != FULL) & ~np.isnan(days)
+            kind = np.where(sel, k, FULL)
+        elif f.kind == "pdate":
             rng = streams(f"mess_partial:{form_key}:{f.name}")
             u = rng.random(len(df))
             how = rng.random(len(df))
             unk = rng.random(len(df)) < 0.25
             sel = (u < mess.partial_dates) & ~np.isnan(days)
-            if f.name == "DTHDAT":          # a death date may lose its day, rarely its month
-                how = np.minimum(how, 0.5)
             k = np.where(how < 0.6, np.where(unk, NO_DAY_UNK, NO_DAY),
                          np.where(unk, NO_DAY_MONTH_UNK, NO_DAY_MONTH))
             kind = np.where(sel, k, FULL)
-            if sel.any():
-                log.add(form_key, df, sel, f.name, "partial_date", fmt_dates(days[sel]),
-                        fmt_dates(days[sel], kind[sel]))
+        if sel.any():
+            log.add(form_key, df, sel, f.name, "partial_date", fmt_dates(days[sel]),
+                    fmt_dates(days[sel], kind[sel]))
         df[f.name] = _obj(fmt_dates(days, kind), df)
+
+
+def death_kinds(streams: Streams, mess, n: int) -> np.ndarray:
+    """Per subject: how a death date is written (FULL, or without its day, as ``UN-SEP-2024``
+    or ``SEP-2024``), drawn once from its own stream."""
+    rng = streams("mess_partial:death")
+    u, how, unk = rng.random(n), np.minimum(rng.random(n), 0.5), rng.random(n) < 0.25
+    k = np.where(how < 0.6, np.where(unk, NO_DAY_UNK, NO_DAY),
+                 np.where(unk, NO_DAY_MONTH_UNK, NO_DAY_MONTH))
+    return np.where(u < mess.partial_dates, k, FULL)
 
 
 def _variants(value: str, synonyms: dict) -> list[str]:

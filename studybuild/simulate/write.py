@@ -111,13 +111,14 @@ def write_all(study, spec, mess, n: int, seed: int, out: Path) -> tuple[dict, di
     reg = forms_of(spec)
     log = M.MessLog()
     rows: dict[str, int] = {}
+    death = M.death_kinds(st.streams, mess, len(st.pop.subject))
     with staged_dir(out) as tmp:
         for group in engine.form_groups(st):                # one group of forms in memory
             frames = group()
             for key in list(frames):
                 form = reg[key]
                 df = frames.pop(key).reset_index(drop=True)
-                M.format_dates(df, key, form, mess, st.streams, log)
+                M.format_dates(df, key, form, mess, st.streams, log, death)
                 M.coded_variants(df, key, form, mess, voc, st.streams, log)
                 if key == "ae":
                     M.ae_typos(df, mess, voc, st.streams, log)
