@@ -236,6 +236,49 @@ def measure(dataset: str, folder: Path) -> dict:
     return res
 
 
+def run_table(scales: list[int], out=print, *, adsl_1000: bool = False, work: Path | None = None,
+              reuse: bool = False, only: list[str] | None = None) -> list[str]:
+    """Time each dataset at each scale (sparse and dense input) and return the table's lines
+    (each also given to ``out`` as it is measured)."""
+    work = work or Path(tempfile.mkdtemp(prefix="adam-bench-"))
+    t = time.perf_counter()
+    if not reuse:
+        prepare(work, scales, adsl_1000)
+    out(f"inputs prepared in {time.perf_counter() - t:.0f} s under {work} "
+        f"({os.cpu_count()} cores)")
+    head = (f"{'dataset':<6} {'input':<6} {'scale':>5} {'subjects':>9} {'records':>10} "
+            f"{'ours s':>7} {'build s':>7} {'peak MB':>8} | {'admiral s':>9} {'adm GB':>6} "
+            f"{'faster':>7} {'memory':>7}")
+    lines = [head, "-" * len(head)]
+    out(head)
+    out(lines[-1])
+    rows = []
+    for dataset in only or ("ADSL", "ADRS", "ADTTE"):
+        for variant in ("sparse", "dense"):
+            for k in scales:
+                folder = work / f"{variant}-{k}"
+                if not folder.exists():
+                    continue
+                if dataset == "ADSL" and (variant == "dense" or (k > 100 and not adsl_1000)):
+                    continue
+                if variant == "dense" and (dataset, variant, k) not in ADMIRAL and k != 1000:
+                    continue
+                r = measure(dataset, folder)
+                adm = ADMIRAL.get((dataset, variant, k))
+                faster = f"{adm[0] / r['wall']:.0f}x" if adm else ""
+                mem = f"1/{adm[1] * 1024 / r['peak_mb']:.1f}" if adm and adm[1] else ""
+                line = (f"{dataset:<6} {variant:<6} {k:>5} {r['subjects']:>9,} {r['rows']:>10,} "
+                        f"{r['wall']:>7.1f} {r['build']:>7.2f} {r['peak_mb']:>8.0f} | "
+                        f"{(f'{adm[0]:.1f}' if adm else ''):>9} "
+                        f"{(f'{adm[1]:.1f}' if adm and adm[1] else ''):>6} {faster:>7} "
+                        f"{mem:>7}")
+                out(line)
+                lines.append(line)
+                rows.append({"dataset": dataset, "variant": variant, "scale": k, **r})
+    (work / "results.json").write_text(json.dumps(rows, indent=1))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scales", type=int, nargs="+", default=[1, 10, 100, 1000])
@@ -249,39 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child[0], Path(args.child[1]))
         return 0
-    work = args.work or Path(tempfile.mkdtemp(prefix="adam-bench-"))
-    t = time.perf_counter()
-    if not args.reuse:
-        prepare(work, args.scales, args.adsl_1000)
-    print(f"inputs prepared in {time.perf_counter() - t:.0f} s under {work} "
-          f"({os.cpu_count()} cores)\n")
-    head = (f"{'dataset':<6} {'input':<6} {'scale':>5} {'subjects':>9} {'records':>10} "
-            f"{'ours s':>7} {'build s':>7} {'peak MB':>8} | {'admiral s':>9} {'adm GB':>6} "
-            f"{'faster':>7}")
-    print(head)
-    print("-" * len(head))
-    rows = []
-    for dataset in args.only or ("ADSL", "ADRS", "ADTTE"):
-        for variant in ("sparse", "dense"):
-            for k in args.scales:
-                folder = work / f"{variant}-{k}"
-                if not folder.exists():
-                    continue
-                if dataset == "ADSL" and (variant == "dense" or
-                                          (k > 100 and not args.adsl_1000)):
-                    continue
-                if variant == "dense" and (dataset, variant, k) not in ADMIRAL and k != 1000:
-                    continue
-                r = measure(dataset, folder)
-                adm = ADMIRAL.get((dataset, variant, k))
-                faster = f"{adm[0] / r['wall']:.0f}x" if adm else ""
-                print(f"{dataset:<6} {variant:<6} {k:>5} {r['subjects']:>9,} {r['rows']:>10,} "
-                      f"{r['wall']:>7.1f} {r['build']:>7.2f} {r['peak_mb']:>8.0f} | "
-                      f"{(f'{adm[0]:.1f}' if adm else ''):>9} "
-                      f"{(f'{adm[1]:.1f}' if adm and adm[1] else ''):>6} {faster:>7}",
-                      flush=True)
-                rows.append({"dataset": dataset, "variant": variant, "scale": k, **r})
-    (work / "results.json").write_text(json.dumps(rows, indent=1))
+    run_table(args.scales, print, adsl_1000=args.adsl_1000, work=args.work, reuse=args.reuse,
+              only=args.only)
     return 0
 
 
