@@ -61,6 +61,19 @@ SDTM_MODEL_VERSION = "2.0"
 # helpers
 # --------------------------------------------------------------------------------------------
 
+def _registry_name(regid: str) -> str | None:
+    """The registry an identifier belongs to, from its shape (None when not recognised)."""
+    import re
+
+    if re.fullmatch(r"NCT\d{8}", regid.strip().upper()):
+        return "ClinicalTrials.gov"
+    if re.fullmatch(r"\d{4}-\d{6}-\d{2}", regid.strip()):
+        return "EudraCT"
+    if re.fullmatch(r"\d{4}-\d{6}-\d{2}-\d{2}", regid.strip()):
+        return "CTIS"
+    return None
+
+
 def _spec_error(study: Study, loc: tuple, message: str, hint: str | None = None) -> SpecError:
     from studybuild.yamlspec import line_of, load_yaml
 
@@ -315,7 +328,9 @@ def build_ts(study: Study, *, actual_subjects: int | None = None) -> pd.DataFram
     ts.yes_no("RANDOM", d.randomised)
     if study.registry_ids:
         for r in study.registry_ids:
-            ts.add("REGID", r, code=r)
+            # the registry is the reference "terminology" of the id (SDTMIG 3.4 TS example:
+            # TSVALCD NCT..., TSVCDREF ClinicalTrials.gov)
+            ts.add("REGID", r, code=r, ref=_registry_name(r))
     else:
         ts.add("REGID", nf="NI")
     ts.coded("SDTIGVER", study.sdtmig_version, ("sdtmig_version",))

@@ -83,6 +83,8 @@ def test_ts_hand_checked_values(td, suru):
     assert ts_values(ts, "FCNTRY") == ["CHN"] and ts_row(ts, "FCNTRY")["TSVCDREF"] == "ISO 3166"
     regid = ts_row(ts, "REGID")                           # study.yaml registry_ids
     assert (regid["TSVAL"], regid["TSVALNF"]) == ("NCT06110650", None)
+    # SDTMIG 3.4 TS example: the id is also TSVALCD, the registry its reference
+    assert (regid["TSVALCD"], regid["TSVCDREF"]) == ("NCT06110650", "ClinicalTrials.gov")
     assert ts_row(ts, "COMPTRT")["TSVALNF"] == "NA"       # single arm, no comparator
     assert ts_row(ts, "CURTRT")["TSVALNF"] == "NA"        # not an add-on study
     assert ts_values(ts, "TITLE") == [" ".join(suru.title.split())]
@@ -258,3 +260,12 @@ def test_dictionary_codes_are_used_when_study_yaml_has_them(suru):
         assert (row["TSVALCD"], row["TSVCDREF"]) == (code, ref), parmcd
     row = ts_row(build_trial_design(suru)["TS"], "TRT")
     assert (row["TSVAL"], row["TSVALCD"], row["TSVCDREF"]) == ("SURUFATINIB", None, None)
+
+
+def test_registry_is_named_from_the_id_shape():
+    from sdtm.trial_design import _registry_name
+
+    assert _registry_name("NCT05722977") == "ClinicalTrials.gov"
+    assert _registry_name("2019-001234-56") == "EudraCT"
+    assert _registry_name("2022-500123-45-00") == "CTIS"
+    assert _registry_name("ChiCTR2300071234") is None      # not recognised: no reference
