@@ -426,3 +426,20 @@ def test_raw_forms_doc_example_rows_are_real_output(tmp_path: Path):
     for f in (tmp_path / "raw").glob("*.csv"):
         written |= set(f.read_text(encoding="utf-8").splitlines())
     assert [ln for ln in lines if ln not in written] == []
+
+
+def test_one_ae_per_term_and_start_day(tmp_path):
+    """Two episodes of one term starting the same day would be one event on a real CRF and
+    break AE's natural key (STUDYID, USUBJID, AEDECOD, AESTDTC): seed 20240501 at 1,000
+    subjects drew two such pairs (101-0275 Cough 26-FEB-2024, 101-0774 Abdominal pain
+    09-SEP-2024) before the simulator kept only the higher grade of each."""
+    out = tmp_path / "raw"
+    simulate_study(STS, out, subjects=1000, seed=20240501)
+    truth = pd.read_csv(out / "_truth" / "ae.csv", dtype=str)   # the events, before mess
+    assert len(truth) > 5000
+    assert not truth.duplicated(["Subject", "AETERM_PT", "START_DT"]).any()
+    cough = truth[(truth["Subject"] == "101-0275") & (truth["AETERM_PT"] == "Cough")]
+    assert cough["START_DT"].tolist() == ["2024-02-26"]
+    # the form: only the injected duplicated log lines (same AESPID) repeat a term and day
+    ae = read(out, "ae").drop_duplicates(["Subject", "AESPID"])
+    assert not ae.duplicated(["Subject", "AETERM_PT", "AESTDAT"]).any()

@@ -428,12 +428,20 @@ def spec_cycle_days(spec) -> int:
 
 def keep_reported(ae: pd.DataFrame, last: np.ndarray, window_days: int) -> pd.DataFrame:
     """AEs the site reports: from consent to 28 days after the last dose (90 days for
-    immune-related ones), later only the serious related ones drawn as 'late'."""
+    immune-related ones), later only the serious related ones drawn as 'late'; one episode
+    per term and start day."""
     s = ae["subj"].to_numpy()
     kind = ae["kind"].to_numpy()
     st = ae["start"].to_numpy()
     win = np.where(ae["irae"].to_numpy(), last[s] + 90, last[s] + window_days)
     keep = (kind == "pre") | (kind == "late") | (st <= win)
+    # one event per term and start day: two episodes of the same term starting the same day
+    # would be one event on a real CRF (and break AE's natural key); keep the higher grade
+    by = pd.DataFrame({"subj": s, "pt": ae["pt"].to_numpy(), "start": st,
+                       "grade": ae["grade"].to_numpy(), "pos": np.arange(len(ae))})[keep]
+    by = by.sort_values(["subj", "pt", "start", "grade"], ascending=[True, True, True, False],
+                        kind="mergesort")
+    keep[by["pos"].to_numpy()[by.duplicated(["subj", "pt", "start"]).to_numpy()]] = False
     return ae[keep]
 
 
