@@ -76,15 +76,14 @@ def build_sdtm(study: str | Path | StudySpec, raw_dir: Path) -> SdtmResult:
             lineage_parts.append(_supp_lineage(sname, supp, lin))
             finals[sname] = supp.drop(columns=[c for c in supp.columns if c.startswith("_")])
     n_subjects = len(finals["DM"]) if "DM" in finals else None
-    td, td_meta, td_vl = _trial_design(spec, findings, n_subjects)
-    finals.update(td)
+    finals.update(_trial_design(spec, findings, n_subjects))
     datasets = dict(sorted(finals.items()))
     lineage = pd.concat(lineage_parts, ignore_index=True) if lineage_parts else \
         pd.DataFrame(columns=["DOMAIN", "RECORD", "USUBJID", "SEQ", "FORM", "RAW_ROW"])
     lineage = lineage.sort_values(["DOMAIN", "RECORD", "FORM", "RAW_ROW"],
                                   kind="stable").reset_index(drop=True)
     accounting, exclusions = _account(spec, raw, state, lineage, findings)
-    metadata = build_metadata(spec, datasets, extra=td_meta, extra_value_level=td_vl)
+    metadata = sdtm_metadata(spec, datasets)
     return SdtmResult(datasets=datasets, metadata=metadata, lineage=lineage,
                       accounting=accounting, exclusions=exclusions, findings=findings,
                       spec=spec)
@@ -117,21 +116,31 @@ def _supp_lineage(name: str, supp: pd.DataFrame, lin: pd.DataFrame | None) -> pd
     return j[["DOMAIN", "RECORD", "USUBJID", "SEQ", "FORM", "RAW_ROW"]]
 
 
+def sdtm_metadata(spec: StudySpec, datasets: dict[str, pd.DataFrame]) -> StudyMetadata:
+    """The metadata :func:`build_sdtm` gives ``datasets``: the spec's domains, plus the trial
+    design datasets' (TS/TA/TE/TV/TI, from study.yaml) for those present. Works as well on
+    datasets read back from files (``studybuild export`` rebuilds define.xml this way).
+
+    >>> meta = sdtm_metadata(load_spec("surufatinib-sts"), datasets)    # doctest: +SKIP
+    """
+    td = {k: v for k, v in datasets.items() if k in TRIAL_DESIGN}
+    metas: dict = {}
+    vl: tuple = ()
+    if td:
+        from sdtm import trial_design
+
+        metas = dict(trial_design.trial_design_metadata(spec.study, td))
+        vl = tuple(trial_design.trial_design_value_level(spec.study, td))
+    return build_metadata(spec, datasets, extra=metas, extra_value_level=vl)
+
+
 def _trial_design(spec: StudySpec, findings: Findings, subjects: int
-                  ) -> tuple[dict[str, pd.DataFrame], dict, tuple]:
-    """TS/TA/TE/TV/TI from sdtm.trial_design (study.yaml only) when that module is there."""
-    try:
-        from sdtm import trial_design  # lands in parallel; optional until then
-    except ImportError:
-        return {}, {}, ()
-    fn = getattr(trial_design, "build_trial_design", None)
-    if fn is None:
-        return {}, {}, ()
-    frames = {k.upper(): v for k, v in fn(spec.study, actual_subjects=subjects).items()
-              if k.upper() in TRIAL_DESIGN}
-    metas = getattr(trial_design, "trial_design_metadata", lambda s, f: {})(spec.study, frames)
-    vl = getattr(trial_design, "trial_design_value_level", lambda s, f: ())(spec.study, frames)
-    return frames, dict(metas), tuple(vl)
+                  ) -> dict[str, pd.DataFrame]:
+    """TS/TA/TE/TV/TI from sdtm.trial_design (study.yaml only)."""
+    from sdtm import trial_design
+
+    return {k.upper(): v for k, v in trial_design.build_trial_design(
+        spec.study, actual_subjects=subjects).items() if k.upper() in TRIAL_DESIGN}
 
 
 def _account(spec: StudySpec, raw, state: BuildState, lineage: pd.DataFrame,
@@ -258,9 +267,11 @@ def _write_trace(result: SdtmResult, tdir: Path, final: Path) -> list[Path]:
         "lineage.csv": _csv(result.lineage),
         "accounting.csv": _csv(result.accounting),
         "exclusions.csv": _csv(result.exclusions),
+        # not sort_keys: each finding's record keys stay in the order recorded (USUBJID
+        # first), so `studybuild export` reads back the findings the build reports
         "findings.json": json.dumps({"counts": result.findings.counts(),
                                      "findings": result.findings.to_records()},
-                                    indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                                    indent=2, ensure_ascii=False) + "\n",
     }
     out = []
     for fname, text in files.items():
