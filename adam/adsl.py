@@ -572,9 +572,7 @@ def _extra_var(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], var: str, s
     attrs = dict(out.attrs)
     if spec.label:
         attrs["labels"] = {**attrs.get("labels", {}), var: spec.label}
-    src = f"{spec.domain}.QVAL where QNAM = '{spec.qnam}'" if spec.qnam else \
-        f"{spec.domain}.{spec.value}"
-    attrs["sources"] = {**attrs.get("sources", {}), var: src}
+    attrs["sources"] = {**attrs.get("sources", {}), var: spec.source}
     out.attrs = attrs
     return out
 

@@ -144,16 +144,48 @@ def build_adam(sdtm: Mapping[str, pd.DataFrame], *, study: str | None = None,
     out = {k: _normalise(v) for k in ORDER if (v := datasets.get(k)) is not None}
     out["ADSL"] = out["ADSL"].sort_values(["STUDYID", "USUBJID"], kind="stable") \
         .reset_index(drop=True)
-    cols = {k: set(v.columns) for k, v in frames.items()}
-    studyid = str(adsl["STUDYID"].dropna().iloc[0]) if "STUDYID" in adsl.columns and \
-        adsl["STUDYID"].notna().any() else ""
-    meta = adam_metadata(out, cols, study_id=study or studyid, studyid=studyid)
+    meta = describe_adam(out, frames, study=study, options=opts)
     for name, df in out.items():
         dm = meta.dataset(name)
         df.attrs["label"] = DATASET_LABELS.get(name, name)
         df.attrs["labels"] = dm.labels if dm else {}
     return AdamResult(datasets=out, metadata=meta, findings=findings, recist_check=rc,
                       timings=timings)
+
+
+def describe_adam(datasets: Mapping[str, pd.DataFrame], sdtm: Mapping[str, pd.DataFrame], *,
+                  study: str | None = None, options: AdamOptions | None = None,
+                  labels: Mapping[str, Mapping[str, str]] | None = None) -> StudyMetadata:
+    """The metadata :func:`build_adam` gives ``datasets`` derived from ``sdtm``; works as well
+    on ADaM datasets read back from files (``studybuild export`` rebuilds define.xml this
+    way): variable labels then come from ``labels`` (dataset -> variable -> label, e.g. the
+    XPT labels) and the study's ADSL variables (``adsl.yaml`` ``extra``) get their SDTM
+    source from ``options``. The frames are not changed.
+
+    >>> adsl = pd.DataFrame({"STUDYID": ["S"], "USUBJID": ["S-1"], "AGE": [70.0]})
+    >>> describe_adam({"ADSL": adsl}, {"DM": adsl}).dataset("ADSL").variable("AGE").origin
+    'Predecessor'
+    """
+    opts = options if options is not None else options_for(study)
+    frames = dict(datasets)
+    adsl = frames.get("ADSL")
+    extra = {var: spec.source for var, spec in opts.adsl.extra.items()}
+    for name, df in frames.items():
+        given = (labels or {}).get(name, {})
+        srcs = df.attrs.get("sources", {}) if isinstance(df.attrs.get("sources"), dict) else {}
+        missing = {v: s for v, s in extra.items() if name == "ADSL" and v in df.columns
+                   and v not in srcs}
+        if given or missing:
+            df = df.copy(deep=False)
+            df.attrs = dict(df.attrs)
+            old = df.attrs.get("labels") if isinstance(df.attrs.get("labels"), dict) else {}
+            df.attrs["labels"] = {**given, **old}
+            df.attrs["sources"] = {**srcs, **missing}
+            frames[name] = df
+    studyid = str(adsl["STUDYID"].dropna().iloc[0]) if adsl is not None and \
+        "STUDYID" in adsl.columns and adsl["STUDYID"].notna().any() else ""
+    cols = {str(k).upper(): set(v.columns) for k, v in sdtm.items()}
+    return adam_metadata(frames, cols, study_id=study or studyid, studyid=studyid)
 
 
 def build_adam_cli(sdtm_dir: Path, out: Path, *, study: str | None = None) -> int:
@@ -202,4 +234,4 @@ def build_adam_cli(sdtm_dir: Path, out: Path, *, study: str | None = None) -> in
     return 1 if result.findings.has_errors else 0
 
 
-__all__ = ["AdamResult", "build_adam", "build_adam_cli"]
+__all__ = ["AdamResult", "build_adam", "build_adam_cli", "describe_adam"]

@@ -72,6 +72,13 @@ class SuppVar(_M):
     numeric: bool = False
     date: bool = False                   # an ISO 8601 value: becomes a date (partial: 1st)
 
+    @property
+    def source(self) -> str:
+        """Where the value comes from, as define.xml states it (``SUPPMH.QVAL where QNAM =
+        'HISTTYPE'``, ``MH.MHSTDTC``)."""
+        return f"{self.domain}.QVAL where QNAM = '{self.qnam}'" if self.qnam else \
+            f"{self.domain}.{self.value}"
+
 
 class AdslOptions(_M):
     lstalvdt: Literal["admiral", "all"] = Field(
