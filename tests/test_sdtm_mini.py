@@ -208,8 +208,10 @@ def test_metadata_origins_sources_methods_codelists_value_level(result):
     # TS's codelist variables list the terms used: TSVCDREF 'ISO 8601' (SDTMIG's TS examples
     # name it for dates and durations) is a sponsor extension of DICTNAM, without a C-code,
     # so define.xml marks it ExtendedValue and the checks accept it
+    # (and 'ClinicalTrials.gov', the registry of REGID NCT06110650, likewise)
     assert [(t.value, t.code) for t in meta.codelists["C66788"].terms] == [
-        ("CDISC CT", "C163415"), ("ISO 3166", "C209537"), ("ISO 8601", "")]
+        ("CDISC CT", "C163415"), ("ClinicalTrials.gov", ""), ("ISO 3166", "C209537"),
+        ("ISO 8601", "")]
     # AE body system from the MedDRA SOC dictionary: name and code, origin Assigned
     bodsys = meta.dataset("AE").variable("AEBDSYCD")
     assert (bodsys.type, bodsys.origin) == ("Num", "Assigned") and "meddra-soc" in bodsys.method

@@ -169,11 +169,12 @@ def test_workbook_round_trip_and_errors(tmp_path):
 
 
 def test_natural_keys_from_the_spec(tmp_path, spec_dir):
-    # DS names its keys (define.xml KeySequence); other domains keep the SDTMIG's
+    # DS, AE and MH name their keys (define.xml KeySequence); other domains keep the SDTMIG's
     spec = load_spec("surufatinib-envafolimab-sts")
     assert spec.domains["DS"].keys == ["STUDYID", "USUBJID", "DSCAT", "DSSCAT", "DSDECOD",
                                        "DSSTDTC"]
-    assert spec.domains["AE"].keys is None
+    assert spec.domains["AE"].keys == ["STUDYID", "USUBJID", "AEDECOD", "AESTDTC", "AESPID"]
+    assert spec.domains["CM"].keys is None
     # the workbook carries them in P21's Key Variables column, both ways
     folder = tmp_path / "combo"
     folder.mkdir()
