@@ -1,6 +1,9 @@
 """The whole build, in order: raw -> SDTM -> checks -> ADaM -> checks -> export.
 
-:func:`build_study` runs every step for one study and writes the eCTD-style package:
+:func:`build_study` runs every step for one study; its last step, :func:`export_package`
+(``studybuild export``), also runs alone on the SDTM and ADaM folders that ``studybuild
+sdtm`` / ``studybuild adam`` write (:func:`read_sdtm`, :func:`read_adam`), checks them and
+writes the same eCTD-style package:
 
     OUT/ID/
       raw/                          simulated raw data (demo only; see below)
@@ -8,7 +11,8 @@
       analysis/adam/datasets/       *.xpt, *.json, define.xml, define2-1.xsl
       validation/                   report.json, report.html, junit.xml (SDTM and ADaM checks)
       traceability/                 lineage, accounting, exclusions, mapping/derivation findings,
-                                    RECIST 1.1 recomputation
+                                    RECIST 1.1 recomputation (export: what the folders' own
+                                    traceability/ holds)
       report.html, figures/         reviewer report
       manifest.json                 versions, spec hashes, SHA-256 of every file, gate override
 
@@ -30,13 +34,16 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import pandas as pd
 
 from studybuild import __version__, standards
 from studybuild.errors import EXIT_FINDINGS, EXIT_OK, GateError, UsageError
 from studybuild.findings import Finding, Findings
+
+if TYPE_CHECKING:
+    from studybuild.metadata import StudyMetadata
 
 FORMATS = ("xpt", "json", "ndjson")
 SDTM_DIR = Path("tabulations") / "sdtm"
@@ -173,31 +180,86 @@ def _spec_files(study_id: str) -> list[Path]:
     return out
 
 
-def build_study(study_id: str, raw_dir: Path, out_root: Path, *, allow_errors: bool = False,
-                formats: str | Iterable[str] = ("xpt", "json"), transliterate: bool = False,
-                baseline: Path | None = None, carry_raw: bool = False,
-                progress: Callable[[str], None] | None = None) -> BuildResult:
-    """Run every step for one study and write ``out_root/study_id`` (see module docstring).
+@dataclass
+class StageOutput:
+    """One stage's output as :func:`export_package` needs it, read back from the folders that
+    ``studybuild sdtm`` / ``studybuild adam`` write (:func:`read_sdtm`, :func:`read_adam`).
+    :class:`sdtm.build.SdtmResult` and :class:`adam.build.AdamResult` serve as well.
+
+    ``findings`` are the stage's own (mapping or derivation) findings, which the checks carry
+    into the validation report; the tables are the traceability the package keeps. ``None``
+    means not known (the folder has no ``traceability/``): the package then leaves it out.
+    """
+
+    kind: str                                          # "SDTM" or "ADaM"
+    datasets: dict[str, pd.DataFrame]
+    metadata: "StudyMetadata"
+    findings: Findings | None = None
+    lineage: pd.DataFrame | None = None                # SDTM: DOMAIN, RECORD, ..., RAW_ROW
+    accounting: pd.DataFrame | None = None             # SDTM: rows read/mapped/excluded
+    exclusions: pd.DataFrame | None = None             # SDTM: excluded raw rows, reasons
+    recist_check: pd.DataFrame | None = None           # ADaM: RS vs RECIST 1.1 recomputation
+    source: Path | None = None                         # the folder it was read from
+    ignored: list[tuple[Path, str]] = field(default_factory=list)   # files not read
+
+    @property
+    def traceability(self) -> list[str]:
+        """The traceability parts present (lineage, accounting, ..., findings)."""
+        names = ("lineage", "accounting", "exclusions", "recist_check", "findings")
+        return [n for n in names if getattr(self, n) is not None]
+
+
+def check_stage(stage, *, study, baseline: Path | None = None):
+    """The checks of one stage (SDTM or ADaM), its own findings included: what ``build`` and
+    ``export`` both run before the gate. ``stage``: an SdtmResult, AdamResult or
+    :class:`StageOutput`; ``study``: the :class:`~studybuild.study.Study`."""
+    from validation.run import validate
+
+    return validate(stage.datasets, metadata=stage.metadata, study=study, baseline=baseline,
+                    _extra=list(stage.findings or ()))
+
+
+def _counts_text(rep) -> str:
+    return "{error} errors, {warning} warnings, {notice} notices".format(**rep.counts())
+
+
+def export_package(study_id: str, sdtm, adam, out_root: Path, *,
+                   formats: str | Iterable[str] = ("xpt", "json"), transliterate: bool = False,
+                   allow_errors: bool = False, baseline: Path | None = None,
+                   reports: tuple | None = None, raw_dir: Path | None = None,
+                   progress: Callable[[str], None] | None = None) -> BuildResult:
+    """The export step: check, apply the gate, write the package ``out_root/study_id``.
+
+    ``sdtm`` and ``adam`` are :class:`StageOutput` (from :func:`read_sdtm` /
+    :func:`read_adam`) or the results of ``build_sdtm`` / ``build_adam``. ``reports``: the
+    SDTM and ADaM validation reports when the caller has run :func:`check_stage` already
+    (``build_study`` does); else the checks run here. ``raw_dir``: a raw folder to carry into
+    the package as ``raw/`` (``studybuild demo``). Writes, in a staged folder moved into
+    place only when complete (see the module docstring): XPT and Dataset-JSON per dataset,
+    define.xml 2.1 for SDTM and ADaM, the validation reports, ``traceability/`` (what is
+    known of it), the reviewer report and the manifest.
 
     Raises :class:`~studybuild.errors.GateError` (exit 1) when the checks find errors and
-    ``allow_errors`` is false; the refused build's validation report is then in
-    ``out_root/<study_id>.refused/``.
+    ``allow_errors`` is false: nothing is exported, the validation report goes to
+    ``out_root/<study_id>.refused/`` and the previous package stays.
+
+    >>> sdtm = read_sdtm("surufatinib-sts", Path("out/sdtm"))              # doctest: +SKIP
+    >>> adam = read_adam("surufatinib-sts", Path("out/adam"), sdtm=sdtm)   # doctest: +SKIP
+    >>> export_package("surufatinib-sts", sdtm, adam, Path("pkg")).out     # doctest: +SKIP
+    PosixPath('pkg/surufatinib-sts')
     """
-    from adam.build import build_adam
-    from sdtm.build import build_sdtm
-    from studybuild.atomic import staged_dir, write_text
+    from studybuild.atomic import staged_dir
     from studybuild.define import write_define
     from studybuild.manifest import write_manifest
     from studybuild.report import write_report
     from studybuild.study import load_study
     from validation.gate import enforce_gate
     from validation.report import write_reports
-    from validation.run import validate
 
     say = progress or (lambda msg: None)
     fmts = parse_formats(formats)
     study = load_study(study_id)
-    raw_dir, out_root = Path(raw_dir), Path(out_root)
+    out_root = Path(out_root)
     target = out_root / study_id
     refused_dir = out_root / f"{study_id}.refused"
     stamp = _cutoff(study)
@@ -211,27 +273,18 @@ def build_study(study_id: str, raw_dir: Path, out_root: Path, *, allow_errors: b
         say(f"{study_id}: {name:<13} {steps[-1].seconds:6.1f} s  {steps[-1].detail}")
         return res
 
-    sdtm = step("sdtm", lambda: build_sdtm(study_id, raw_dir),
-                lambda r: f"{len(r.datasets)} datasets, "
-                          f"{sum(len(f) for f in r.datasets.values()):,} records")
-    sdtm_rep = step("check sdtm", lambda: validate(sdtm.datasets, metadata=sdtm.metadata,
-                                                   study=study, baseline=baseline,
-                                                   _extra=list(sdtm.findings)),
-                    lambda r: "{error} errors, {warning} warnings, {notice} notices"
-                    .format(**r.counts()))
-    adam = step("adam", lambda: build_adam(sdtm.datasets, study=study_id),
-                lambda r: f"{len(r.datasets)} datasets, "
-                          f"{sum(len(f) for f in r.datasets.values()):,} records")
-    adam_rep = step("check adam", lambda: validate(adam.datasets, metadata=adam.metadata,
-                                                   study=study, baseline=baseline,
-                                                   _extra=list(adam.findings)),
-                    lambda r: "{error} errors, {warning} warnings, {notice} notices"
-                    .format(**r.counts()))
+    if reports is None:
+        sdtm_rep = step("check sdtm", lambda: check_stage(sdtm, study=study,
+                                                          baseline=baseline), _counts_text)
+        adam_rep = step("check adam", lambda: check_stage(adam, study=study,
+                                                          baseline=baseline), _counts_text)
+    else:
+        sdtm_rep, adam_rep = reports
 
     refusal = None
-    for rep, stage in ((sdtm_rep, "SDTM"), (adam_rep, "ADaM")):
+    for rep, stage_name in ((sdtm_rep, "SDTM"), (adam_rep, "ADaM")):
         try:
-            enforce_gate(rep, allow_errors=allow_errors, stage=stage)
+            enforce_gate(rep, allow_errors=allow_errors, stage=stage_name)
         except GateError as e:
             refusal = refusal or e
     report = _merge_reports(sdtm_rep, adam_rep)
@@ -247,8 +300,8 @@ def build_study(study_id: str, raw_dir: Path, out_root: Path, *, allow_errors: b
 
     def export() -> Path:
         with staged_dir(target) as stage:
-            if carry_raw:
-                _link_or_copy_tree(raw_dir, stage / "raw")
+            if raw_dir is not None:
+                _link_or_copy_tree(Path(raw_dir), stage / "raw")
             s_hrefs = _write_datasets(sdtm.datasets, sdtm.metadata, stage / SDTM_DIR,
                                       formats=fmts, timestamp=stamp, ascii=ascii_mode,
                                       studyid=study.studyid, kind="SDTM",
@@ -305,30 +358,243 @@ def build_study(study_id: str, raw_dir: Path, out_root: Path, *, allow_errors: b
                        steps=steps)
 
 
-def _write_traceability(folder: Path, sdtm, adam) -> None:
+def build_study(study_id: str, raw_dir: Path, out_root: Path, *, allow_errors: bool = False,
+                formats: str | Iterable[str] = ("xpt", "json"), transliterate: bool = False,
+                baseline: Path | None = None, carry_raw: bool = False,
+                progress: Callable[[str], None] | None = None) -> BuildResult:
+    """Run every step for one study and write ``out_root/study_id`` (see module docstring):
+    ``build_sdtm``, :func:`check_stage`, ``build_adam``, :func:`check_stage`, then
+    :func:`export_package`.
+
+    Raises :class:`~studybuild.errors.GateError` (exit 1) when the checks find errors and
+    ``allow_errors`` is false; the refused build's validation report is then in
+    ``out_root/<study_id>.refused/``.
+    """
+    from adam.build import build_adam
+    from sdtm.build import build_sdtm
+    from studybuild.study import load_study
+
+    say = progress or (lambda msg: None)
+    fmts = parse_formats(formats)
+    study = load_study(study_id)
+    raw_dir = Path(raw_dir)
+    steps: list[StepTime] = []
+
+    def step(name: str, fn, detail: Callable = lambda r: ""):
+        t0 = time.perf_counter()
+        res = fn()
+        steps.append(StepTime(name, time.perf_counter() - t0, detail(res)))
+        say(f"{study_id}: {name:<13} {steps[-1].seconds:6.1f} s  {steps[-1].detail}")
+        return res
+
+    def records(r) -> str:
+        return f"{len(r.datasets)} datasets, {sum(len(f) for f in r.datasets.values()):,} records"
+
+    sdtm = step("sdtm", lambda: build_sdtm(study_id, raw_dir), records)
+    sdtm_rep = step("check sdtm", lambda: check_stage(sdtm, study=study, baseline=baseline),
+                    _counts_text)
+    adam = step("adam", lambda: build_adam(sdtm.datasets, study=study_id), records)
+    adam_rep = step("check adam", lambda: check_stage(adam, study=study, baseline=baseline),
+                    _counts_text)
+    res = export_package(study_id, sdtm, adam, out_root, formats=fmts,
+                         transliterate=transliterate, allow_errors=allow_errors,
+                         baseline=baseline, reports=(sdtm_rep, adam_rep),
+                         raw_dir=raw_dir if carry_raw else None, progress=progress)
+    res.steps = steps + res.steps
+    return res
+
+
+def _write_traceability(folder: Path, sdtm, adam) -> list[str]:
+    """The package's traceability/: SDTM lineage, accounting and exclusions, the RECIST 1.1
+    recomputation, and each stage's own findings; a part that is not known (None) is left
+    out, and the folder too when nothing is known. Returns the file names written."""
     import json
 
     from studybuild.atomic import write_text
 
-    folder.mkdir(parents=True, exist_ok=True)
-
     def csv(frame: pd.DataFrame) -> str:
         return frame.to_csv(index=False, lineterminator="\n", float_format="%.10g")
 
-    write_text(folder / "lineage.csv", csv(sdtm.lineage))
-    write_text(folder / "accounting.csv", csv(sdtm.accounting))
-    write_text(folder / "exclusions.csv", csv(sdtm.exclusions))
-    rc = adam.recist_check.copy()
-    for c in rc.columns:
-        if pd.api.types.is_datetime64_any_dtype(rc[c]):
-            rc[c] = rc[c].dt.strftime("%Y-%m-%d")
-    write_text(folder / "recist_check.csv", csv(rc))
-    for name, fs in (("sdtm_findings.json", sdtm.findings), ("adam_findings.json",
-                                                             adam.findings)):
-        write_text(folder / name, json.dumps({"counts": fs.counts(),
-                                              "findings": fs.to_records()},
-                                             indent=2, sort_keys=True, ensure_ascii=False)
-                   + "\n")
+    texts: dict[str, str] = {}
+    for name, frame in (("lineage.csv", getattr(sdtm, "lineage", None)),
+                        ("accounting.csv", getattr(sdtm, "accounting", None)),
+                        ("exclusions.csv", getattr(sdtm, "exclusions", None))):
+        if frame is not None:
+            texts[name] = csv(frame)
+    rc = getattr(adam, "recist_check", None)
+    if rc is not None:
+        rc = rc.copy()
+        for c in rc.columns:
+            if pd.api.types.is_datetime64_any_dtype(rc[c]):
+                rc[c] = rc[c].dt.strftime("%Y-%m-%d")
+        texts["recist_check.csv"] = csv(rc)
+    for name, fs in (("sdtm_findings.json", getattr(sdtm, "findings", None)),
+                     ("adam_findings.json", getattr(adam, "findings", None))):
+        if fs is not None:
+            texts[name] = json.dumps({"counts": fs.counts(), "findings": fs.to_records()},
+                                     indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if texts:
+        folder.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        write_text(folder / name, text)
+    return sorted(texts)
+
+
+# --------------------------------------------------------------------------------------------
+# reading the SDTM and ADaM folders back (studybuild export)
+# --------------------------------------------------------------------------------------------
+
+TRACE_DIR = "traceability"
+
+
+def _need_folder(folder: Path, kind: str, made_by: str) -> Path:
+    from studybuild.errors import InputError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{kind} folder not found", path=folder,
+                         hint=f"give the --out folder of `{made_by}`")
+    return folder
+
+
+def _read_folder(folder: Path, kind: str, made_by: str):
+    from studybuild.datasets import read_folder
+    from studybuild.errors import InputError
+
+    loaded = read_folder(_need_folder(folder, kind, made_by))
+    if loaded.kind == "empty":
+        raise InputError(f"no {kind} datasets found", path=folder,
+                         hint=f"give the --out folder of `{made_by}` (.xpt, .csv, .parquet "
+                              "or Dataset-JSON .json files)")
+    if loaded.kind != kind:
+        other = [n for n in loaded.datasets if n.startswith("AD") == (kind == "SDTM")]
+        found = "ADaM" if kind == "SDTM" else "SDTM"
+        raise InputError(f"expected {kind} datasets, found {found} {', '.join(other[:5])}"
+                         + (" ..." if len(other) > 5 else ""), path=folder,
+                         hint=f"give the --out folder of `{made_by}`; SDTM and ADaM go in "
+                              "separate folders (--sdtm, --adam)")
+    return loaded
+
+
+def _read_text_table(path: Path) -> pd.DataFrame:
+    """A traceability CSV as text columns (blank = NA), so it is written back unchanged."""
+    from studybuild.errors import InputError
+
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read traceability table: {e}", path=path,
+                         hint="write the folder again with `studybuild sdtm`/`adam`") from None
+
+
+def _findings_from_records(records: Iterable[dict], path: Path) -> Findings:
+    """Findings from their ``to_dict`` form (findings.json, or findings.csv rows)."""
+    import ast
+
+    from studybuild.errors import InputError
+    from studybuild.findings import Finding, Severity
+
+    def literal(v, empty):
+        if isinstance(v, str):
+            v = v.strip()
+            if not v:
+                return empty
+            # findings.csv holds dicts and lists as Python literals; parse them as data
+            v = ast.literal_eval(v)
+        return empty if v is None else v
+
+    def text(v) -> str:
+        return "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+
+    out = Findings()
+    try:
+        for r in records:
+            row = r.get("row")
+            out.append(Finding(
+                rule_id=text(r["rule_id"]), severity=Severity(text(r["severity"]).lower()),
+                message=text(r["message"]), dataset=text(r.get("dataset")),
+                variable=text(r.get("variable")),
+                row=None if text(row) == "" else int(float(row)),
+                keys=tuple((str(k), text(v)) for k, v in dict(literal(r.get("keys"),
+                                                                     {})).items()),
+                value=None if r.get("value") is None else text(r.get("value")),
+                core_ids=tuple(map(str, literal(r.get("core_ids"), []))),
+                fda_ids=tuple(map(str, literal(r.get("fda_ids"), []))),
+                p21_ids=tuple(map(str, literal(r.get("p21_ids"), []))),
+                source=text(r.get("source")),
+                accepted=None if text(r.get("accepted")) == "" else text(r.get("accepted"))))
+    except (KeyError, ValueError, SyntaxError, TypeError) as e:
+        raise InputError(f"cannot read findings: {type(e).__name__}: {e}", path=path,
+                         hint="write the folder again with `studybuild sdtm`/`adam`") from None
+    return out
+
+
+def _read_findings(tdir: Path) -> Findings | None:
+    import json
+
+    from studybuild.errors import InputError
+
+    path = tdir / "findings.json"
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InputError(f"findings are not valid JSON: {e}", path=path) from None
+        if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
+            raise InputError("findings.json has no 'findings' list", path=path)
+        return _findings_from_records(data["findings"], path)
+    path = tdir / "findings.csv"
+    if path.is_file():
+        table = _read_text_table(path)
+        return _findings_from_records(table.astype(object).where(table.notna(), None)
+                                      .to_dict("records"), path)
+    return None
+
+
+def read_sdtm(study_id: str, folder: Path) -> StageOutput:
+    """The SDTM folder ``studybuild sdtm --out`` writes (XPT; CSV, parquet or Dataset-JSON
+    read as well), with the metadata ``build_sdtm`` gives the same datasets (from the study
+    spec, :func:`sdtm.build.sdtm_metadata`) and, when ``folder/traceability/`` is there, the
+    lineage, accounting, exclusions and mapping findings.
+
+    >>> sdtm = read_sdtm("surufatinib-sts", Path("out/sdtm"))       # doctest: +SKIP
+    >>> sdtm.traceability                                           # doctest: +SKIP
+    ['lineage', 'accounting', 'exclusions', 'findings']
+    """
+    from sdtm.build import sdtm_metadata
+    from sdtm.spec import load_spec
+
+    spec = load_spec(study_id)
+    loaded = _read_folder(folder, "SDTM", "studybuild sdtm")
+    datasets = loaded.frames()
+    tdir = Path(folder) / TRACE_DIR
+    tables = {n: _read_text_table(tdir / f"{n}.csv") if (tdir / f"{n}.csv").is_file()
+              else None for n in ("lineage", "accounting", "exclusions")}
+    return StageOutput(kind="SDTM", datasets=datasets, metadata=sdtm_metadata(spec, datasets),
+                       findings=_read_findings(tdir), source=Path(folder),
+                       ignored=list(loaded.ignored), **tables)
+
+
+def read_adam(study_id: str, folder: Path, *, sdtm: StageOutput) -> StageOutput:
+    """The ADaM folder ``studybuild adam --out`` writes, with the metadata ``build_adam``
+    gives the same datasets (:func:`adam.build.describe_adam`: labels from the files, the
+    study's ADSL variables traced to their SDTM source) and, when ``folder/traceability/``
+    is there, the RECIST 1.1 recomputation and the derivation findings. ``sdtm``: the SDTM
+    the datasets were derived from (for the variables' sources)."""
+    from adam.build import ORDER, describe_adam
+
+    loaded = _read_folder(folder, "ADaM", "studybuild adam")
+    names = [n for n in ORDER if n in loaded.datasets] + \
+        [n for n in loaded.datasets if n not in ORDER]          # build_adam's order
+    datasets = {n: loaded.datasets[n].frame for n in names}
+    metadata = describe_adam(datasets, sdtm.datasets, study=study_id,
+                             labels={n: loaded.datasets[n].labels for n in names})
+    tdir = Path(folder) / TRACE_DIR
+    rc = tdir / "recist_check.csv"
+    return StageOutput(kind="ADaM", datasets=datasets, metadata=metadata,
+                       findings=_read_findings(tdir),
+                       recist_check=_read_text_table(rc) if rc.is_file() else None,
+                       source=Path(folder), ignored=list(loaded.ignored))
 
 
 # --------------------------------------------------------------------------------------------
@@ -363,6 +629,42 @@ def build_cli(study: str, raw: Path, out: Path, *, allow_errors: bool, formats: 
     console = _console()
     res = build_study(study, raw, out, allow_errors=allow_errors, formats=formats,
                       transliterate=transliterate, baseline=baseline, progress=console.print)
+    _print_result(console, res)
+    return EXIT_FINDINGS if res.gate_overridden else EXIT_OK
+
+
+def _stage_line(stage: StageOutput) -> str:
+    n = sum(len(f) for f in stage.datasets.values())
+    return f"{len(stage.datasets)} datasets, {n:,} records from {stage.source}"
+
+
+def export_cli(study: str, sdtm_dir: Path, adam_dir: Path, out: Path, *, formats: str,
+               transliterate: bool, allow_errors: bool, baseline: Path | None = None) -> int:
+    """`studybuild export`: the SDTM and ADaM folders of `studybuild sdtm` / `studybuild adam`
+    checked and written as the package OUT/ID (as `studybuild build` writes it)."""
+    console = _console()
+    fmts = parse_formats(formats)
+    _need_folder(sdtm_dir, "SDTM", "studybuild sdtm")      # both, before any work
+    _need_folder(adam_dir, "ADaM", "studybuild adam")
+    t0 = time.perf_counter()
+    sdtm = read_sdtm(study, sdtm_dir)
+    console.print(f"{study}: {'read sdtm':<13} {time.perf_counter() - t0:6.1f} s  "
+                  f"{_stage_line(sdtm)}")
+    t0 = time.perf_counter()
+    adam = read_adam(study, adam_dir, sdtm=sdtm)
+    console.print(f"{study}: {'read adam':<13} {time.perf_counter() - t0:6.1f} s  "
+                  f"{_stage_line(adam)}")
+    for stage, made_by, parts in ((sdtm, "studybuild sdtm", "lineage, accounting, exclusions "
+                                   "or mapping findings"),
+                                  (adam, "studybuild adam", "RECIST 1.1 recomputation and "
+                                   "derivation findings")):
+        for path, why in stage.ignored:
+            console.print(f"  not read: {path.name} ({why})")
+        if not stage.traceability:
+            console.print(f"  no {stage.source / TRACE_DIR}: the package will have no {stage.kind} "
+                          f"{parts} (`{made_by} --out` writes them)")
+    res = export_package(study, sdtm, adam, out, formats=fmts, transliterate=transliterate,
+                         allow_errors=allow_errors, baseline=baseline, progress=console.print)
     _print_result(console, res)
     return EXIT_FINDINGS if res.gate_overridden else EXIT_OK
 
