@@ -102,6 +102,8 @@ def cli(debug: bool) -> None:
     \b
     Steps (each usable alone):  simulate -> sdtm -> validate -> adam -> validate -> export
     One command runs them all:  build (one study), demo (every study, simulated data)
+    e.g. simulate --out raw; sdtm --raw raw --out sdtm; adam --sdtm sdtm --out adam;
+         export --sdtm sdtm --adam adam --out pkg   (each with --study ID)
 
     \b
     Exit codes: 0 success, 1 error-level findings (export refused),
@@ -171,6 +173,43 @@ def validate(path: Path, report_dir: Path | None, baseline: Path | None,
     """Check a folder of SDTM or ADaM datasets (XPT, CSV, parquet, Dataset-JSON)."""
     fn = _impl("validation.run", "validate_cli", "validate", 5)
     return fn(path, report_dir=report_dir, baseline=baseline, define_xml=define_xml)
+
+
+@cli.command(context_settings=CONTEXT,
+             short_help="Check SDTM + ADaM folders and write the package (XPT, define.xml).")
+@study_option
+@click.option("--sdtm", "sdtm_dir", type=click.Path(path_type=Path), required=True,
+              help="SDTM folder, as `studybuild sdtm --out` writes it (XPT; CSV, parquet or "
+                   "Dataset-JSON also read); its traceability/ gives lineage and accounting.")
+@click.option("--adam", "adam_dir", type=click.Path(path_type=Path), required=True,
+              help="ADaM folder, as `studybuild adam --out` writes it.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output root; the study's eCTD-style folder is OUT/ID/.")
+@click.option("--format", "formats", default="xpt,json", show_default=True,
+              help="Dataset formats to export: any of xpt, json, ndjson.")
+@click.option("--transliterate", is_flag=True,
+              help="Spell non-ASCII text in ASCII for XPT (documented table) instead of "
+                   "refusing it.")
+@click.option("--allow-errors", is_flag=True,
+              help="Export even if checks find errors (recorded in report and manifest).")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Findings baseline (YAML/JSON) marking accepted findings with a reason.")
+@handle_errors
+def export(study: str, sdtm_dir: Path, adam_dir: Path, out: Path, formats: str,
+           transliterate: bool, allow_errors: bool, baseline: Path | None) -> int:
+    """Check SDTM and ADaM folders and write the submission package, as `build` does.
+
+    Reads the folders `studybuild sdtm` and `studybuild adam` wrote, rebuilds their metadata
+    from the study spec, runs the SDTM and ADaM checks and writes OUT/ID/: XPT v5 and
+    Dataset-JSON per dataset, define.xml 2.1 (tabulations/sdtm, analysis/adam/datasets),
+    validation/, traceability/ (from the folders' traceability/, when there), report.html and
+    manifest.json. If the checks find errors nothing is exported, the previous package stays,
+    and the validation report goes to OUT/ID.refused/ (exit 1), unless --allow-errors.
+    """
+    _check_study(study)
+    fn = _impl("studybuild.pipeline", "export_cli", "export", 7)
+    return fn(study, sdtm_dir, adam_dir, out, formats=formats, transliterate=transliterate,
+              allow_errors=allow_errors, baseline=baseline)
 
 
 @cli.command(context_settings=CONTEXT, short_help="List every conformance rule.")

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from studybuild.cli import cli
 
-COMMANDS = ["simulate", "sdtm", "adam", "validate", "rules", "build", "demo"]
+COMMANDS = ["simulate", "sdtm", "adam", "validate", "export", "rules", "build", "demo"]
 
 
 def run(*args):
