@@ -105,17 +105,16 @@ def build_adtr(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
                                 .to_numpy(dtype="float64"), kind="stable")]
     meas = meas.drop_duplicates(subset=KEYS + ["AVISIT", "TRLNKID"], keep="last")
     grp = meas.groupby(KEYS + ["AVISIT", "AVISITN"], sort=False, dropna=False)
-    summ = grp.agg(AVAL=("AVAL", lambda s: float(np.nansum(s.to_numpy()))),
-                   ADT=("ADT", "min"), ADY=("ADY", "min"),
+    # sum of the measured diameters (0 when none is measured, as a sum over nothing)
+    summ = grp.agg(AVAL=("AVAL", "sum"), ADT=("ADT", "min"), ADY=("ADY", "min"),
                    ADTF=("ADTF", "first")).reset_index()
     # lesions expected (at baseline) and assessed (measured at this visit)
     base_les = meas[meas["AVISIT"].eq("BASELINE").to_numpy()]
-    lsexp = base_les.groupby(KEYS, sort=False)["TRLNKID"].agg(lambda s: ", ".join(sorted(s)))
-    lsass = meas[meas["_MEAS"].to_numpy()].groupby(KEYS + ["AVISIT"], sort=False)["TRLNKID"] \
-        .agg(lambda s: ", ".join(sorted(s)))
-    summ = derive_vars_merged(summ, dataset_add=lsexp.reset_index(), by_vars=KEYS,
+    lsexp = _join_sorted(base_les, KEYS, "TRLNKID")
+    lsass = _join_sorted(meas[meas["_MEAS"].to_numpy()], KEYS + ["AVISIT"], "TRLNKID")
+    summ = derive_vars_merged(summ, dataset_add=lsexp, by_vars=KEYS,
                               new_vars={"LSEXP": "TRLNKID"})
-    summ = derive_vars_merged(summ, dataset_add=lsass.reset_index(), by_vars=KEYS + ["AVISIT"],
+    summ = derive_vars_merged(summ, dataset_add=lsass, by_vars=KEYS + ["AVISIT"],
                               new_vars={"LSASS": "TRLNKID"})
     summ["ANL01FL"] = flag(summ["LSEXP"].eq(summ["LSASS"]).to_numpy())
     summ["ADT"] = summ["ADT"].astype("datetime64[s]")
@@ -173,3 +172,21 @@ def build_adtr(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
 
 
 __all__ = ["build_adtr", "target_measurements"]
+
+
+def _join_sorted(df: pd.DataFrame, by: list[str], col: str) -> pd.DataFrame:
+    """One row per ``by`` group with ``col`` the group's values sorted and joined by ", "
+    (``L1, L2``); groups in sorted key order. The strings are concatenated per group in one
+    ``np.add.reduceat`` over the sorted values, not a Python function per group."""
+    d = df[by + [col]].astype({col: "str"}).sort_values(by + [col], kind="mergesort")
+    if not len(d):
+        return d.reset_index(drop=True)
+    codes = d.groupby(by, sort=False, dropna=False).ngroup().to_numpy()
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    vals = d[col].to_numpy(dtype=object)
+    sep = np.full(len(vals), ", ", dtype=object)
+    sep[np.r_[starts[1:] - 1, len(vals) - 1]] = ""
+    out = d.iloc[starts][by].reset_index(drop=True)
+    out[col] = str_col(np.add.reduceat(vals + sep, starts))
+    return out
+
