@@ -523,7 +523,7 @@ def _findings_from_records(records: Iterable[dict], path: Path) -> Findings:
                 p21_ids=tuple(map(str, literal(r.get("p21_ids"), []))),
                 source=text(r.get("source")),
                 accepted=None if text(r.get("accepted")) == "" else text(r.get("accepted"))))
-    except (KeyError, ValueError, SyntaxError, TypeError) as e:
+    except (KeyError, ValueError, SyntaxError, TypeError, RecursionError) as e:
         raise InputError(f"cannot read findings: {type(e).__name__}: {e}", path=path,
                          hint="write the folder again with `studybuild sdtm`/`adam`") from None
     return out
