@@ -223,6 +223,18 @@ def _counts_text(rep) -> str:
     return "{error} errors, {warning} warnings, {notice} notices".format(**rep.counts())
 
 
+def _stepper(study_id: str, steps: list[StepTime], say: Callable[[str], None]) -> Callable:
+    """``step(name, fn, detail)``: run ``fn``, record its time in ``steps`` and print the
+    progress line (``ID: name  seconds  detail``)."""
+    def step(name: str, fn, detail: Callable = lambda r: ""):
+        t0 = time.perf_counter()
+        res = fn()
+        steps.append(StepTime(name, time.perf_counter() - t0, detail(res)))
+        say(f"{study_id}: {name:<13} {steps[-1].seconds:6.1f} s  {steps[-1].detail}")
+        return res
+    return step
+
+
 def export_package(study_id: str, sdtm, adam, out_root: Path, *,
                    formats: str | Iterable[str] = ("xpt", "json"), transliterate: bool = False,
                    allow_errors: bool = False, baseline: Path | None = None,
@@ -266,12 +278,7 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
     ascii_mode = "transliterate" if transliterate else "error"
     steps: list[StepTime] = []
 
-    def step(name: str, fn, detail: Callable = lambda r: ""):
-        t0 = time.perf_counter()
-        res = fn()
-        steps.append(StepTime(name, time.perf_counter() - t0, detail(res)))
-        say(f"{study_id}: {name:<13} {steps[-1].seconds:6.1f} s  {steps[-1].detail}")
-        return res
+    step = _stepper(study_id, steps, say)
 
     if reports is None:
         sdtm_rep = step("check sdtm", lambda: check_stage(sdtm, study=study,
@@ -380,12 +387,7 @@ def build_study(study_id: str, raw_dir: Path, out_root: Path, *, allow_errors: b
     raw_dir = Path(raw_dir)
     steps: list[StepTime] = []
 
-    def step(name: str, fn, detail: Callable = lambda r: ""):
-        t0 = time.perf_counter()
-        res = fn()
-        steps.append(StepTime(name, time.perf_counter() - t0, detail(res)))
-        say(f"{study_id}: {name:<13} {steps[-1].seconds:6.1f} s  {steps[-1].detail}")
-        return res
+    step = _stepper(study_id, steps, say)
 
     def records(r) -> str:
         return f"{len(r.datasets)} datasets, {sum(len(f) for f in r.datasets.values()):,} records"
