@@ -309,14 +309,24 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
         with staged_dir(target) as stage:
             if raw_dir is not None:
                 _link_or_copy_tree(Path(raw_dir), stage / "raw")
-            s_hrefs = _write_datasets(sdtm.datasets, sdtm.metadata, stage / SDTM_DIR,
-                                      formats=fmts, timestamp=stamp, ascii=ascii_mode,
-                                      studyid=study.studyid, kind="SDTM",
-                                      findings=export_findings)
-            a_hrefs = _write_datasets(adam.datasets, adam.metadata, stage / ADAM_DIR,
-                                      formats=fmts, timestamp=stamp, ascii=ascii_mode,
-                                      studyid=study.studyid, kind="ADaM",
-                                      findings=export_findings)
+            # SDTM and ADaM side by side: the XPT and Dataset-JSON writers spend their time
+            # in numpy/Arrow kernels and file writes, which release the GIL, so two threads
+            # nearly halve the wall time (each keeps its own findings, merged in order)
+            from concurrent.futures import ThreadPoolExecutor
+
+            s_found, a_found = Findings(), Findings()
+            with ThreadPoolExecutor(2, thread_name_prefix="export") as pool:
+                s_job = pool.submit(_write_datasets, sdtm.datasets, sdtm.metadata,
+                                    stage / SDTM_DIR, formats=fmts, timestamp=stamp,
+                                    ascii=ascii_mode, studyid=study.studyid, kind="SDTM",
+                                    findings=s_found)
+                a_job = pool.submit(_write_datasets, adam.datasets, adam.metadata,
+                                    stage / ADAM_DIR, formats=fmts, timestamp=stamp,
+                                    ascii=ascii_mode, studyid=study.studyid, kind="ADaM",
+                                    findings=a_found)
+                s_hrefs, a_hrefs = s_job.result(), a_job.result()
+            export_findings.extend(s_found)
+            export_findings.extend(a_found)
             if export_findings.has_errors and not allow_errors:
                 first = export_findings.errors[0]
                 raise GateError(f"export refused: {first.message} "
