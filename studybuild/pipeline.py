@@ -422,34 +422,97 @@ def _write_traceability(folder: Path, sdtm, adam) -> list[str]:
     out, and the folder too when nothing is known. Returns the file names written."""
     import json
 
-    from studybuild.atomic import write_text
+    from studybuild.atomic import write_bytes
 
-    def csv(frame: pd.DataFrame) -> str:
-        return frame.to_csv(index=False, lineterminator="\n", float_format="%.10g")
-
-    texts: dict[str, str] = {}
+    texts: dict[str, bytes] = {}
     for name, frame in (("lineage.csv", getattr(sdtm, "lineage", None)),
                         ("accounting.csv", getattr(sdtm, "accounting", None)),
                         ("exclusions.csv", getattr(sdtm, "exclusions", None))):
         if frame is not None:
-            texts[name] = csv(frame)
+            texts[name] = _csv_bytes(frame)
     rc = getattr(adam, "recist_check", None)
     if rc is not None:
         rc = rc.copy()
         for c in rc.columns:
             if pd.api.types.is_datetime64_any_dtype(rc[c]):
                 rc[c] = rc[c].dt.strftime("%Y-%m-%d")
-        texts["recist_check.csv"] = csv(rc)
+        texts["recist_check.csv"] = _csv_bytes(rc)
     for name, fs in (("sdtm_findings.json", getattr(sdtm, "findings", None)),
                      ("adam_findings.json", getattr(adam, "findings", None))):
         if fs is not None:
-            texts[name] = json.dumps({"counts": fs.counts(), "findings": fs.to_records()},
-                                     indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+            texts[name] = (json.dumps({"counts": fs.counts(), "findings": fs.to_records()},
+                                      indent=2, sort_keys=True, ensure_ascii=False)
+                           + "\n").encode("utf-8")
     if texts:
         folder.mkdir(parents=True, exist_ok=True)
-    for name, text in texts.items():
-        write_text(folder / name, text)
+    for name, data in texts.items():
+        write_bytes(folder / name, data)
     return sorted(texts)
+
+
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    """``frame.to_csv(index=False, lineterminator="\\n", float_format="%.10g")`` as UTF-8
+    bytes, the same bytes, built a column at a time with Arrow (pandas' writer formats value
+    by value: about 4 s for the 1-million-row lineage of 10,000 subjects, this about 0.3 s).
+
+    Text columns are quoted as the csv module quotes (QUOTE_MINIMAL: a value holding a comma,
+    a quote or a line feed is wrapped in quotes, its quotes doubled), integers written as
+    integers, doubles with ``%.10g`` (formatted once per distinct value), missing values
+    blank. A frame this does not cover (other column types, a carriage return in a value,
+    no rows, one column) goes to pandas.
+
+    >>> _csv_bytes(pd.DataFrame({"A": pd.Series(["x", 'say "hi", bye', None], dtype="str"),
+    ...                          "N": [1.0, 2.5, float("nan")]}))
+    b'A,N\\nx,1\\n"say ""hi"", bye",2.5\\n,\\n'
+    """
+    import csv
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def by_pandas() -> bytes:
+        return frame.to_csv(index=False, lineterminator="\n",
+                            float_format="%.10g").encode("utf-8")
+
+    if len(frame) == 0 or frame.shape[1] < 2:
+        return by_pandas()
+    L = pa.large_string()
+    cells = []
+    for c in frame.columns:
+        s = frame[c]
+        if isinstance(s.dtype, pd.StringDtype):
+            arr = pa.array(s, type=L, from_pandas=True)
+            if pc.any(pc.match_substring(arr, "\r")).as_py():
+                return by_pandas()          # the csv module's handling of CR varies
+            odd = pc.fill_null(pc.match_substring_regex(arr, '[,"\n]'), False)
+            if pc.any(odd).as_py():
+                quoted = pc.binary_join_element_wise(
+                    pa.scalar('"', type=L), pc.replace_substring(arr, '"', '""'),
+                    pa.scalar('"', type=L), pa.scalar("", type=L))
+                arr = pc.if_else(odd, quoted, arr)
+        elif isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":
+            arr = pc.cast(pa.array(s.to_numpy()), L)
+        elif isinstance(s.dtype, np.dtype) and s.dtype == np.float64:
+            f = np.ascontiguousarray(s.to_numpy())
+            codes, uniq = pd.factorize(f.view(np.int64))      # by bits, as pandas formats
+            text = pa.array(["%.10g" % v for v in uniq.view(np.float64)], type=L)
+            arr = pa.DictionaryArray.from_arrays(pa.array(codes, mask=np.isnan(f)),
+                                                 text).dictionary_decode()
+        else:
+            return by_pandas()
+        cells.append(pc.fill_null(arr, pa.scalar("", type=L)))
+    rows = pc.binary_join_element_wise(*cells, pa.scalar(",", type=L))
+    rows = pc.binary_join_element_wise(rows, pa.scalar("\n", type=L), pa.scalar("", type=L))
+    if isinstance(rows, pa.ChunkedArray):
+        rows = rows.combine_chunks()
+    head = io.StringIO()
+    csv.writer(head, lineterminator="\n").writerow([str(c) for c in frame.columns])
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset:
+                                                                rows.offset + len(rows) + 1]
+    return b"".join([head.getvalue().encode("utf-8"),
+                     memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]]])
 
 
 # --------------------------------------------------------------------------------------------
