@@ -84,6 +84,17 @@ def _entry(path: Path, name: str) -> dict[str, Any]:
     return {"path": name, "sha256": sha256_file(path), "size": path.stat().st_size}
 
 
+def _entries(items: list[tuple[Path, str]]) -> list[dict[str, Any]]:
+    """:func:`_entry` of every (path, name), in order, hashed by two threads: hashlib and
+    file reads release the GIL, so a package of large files hashes in about half the time."""
+    if len(items) < 2:
+        return [_entry(p, n) for p, n in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2, thread_name_prefix="sha256") as pool:
+        return list(pool.map(lambda item: _entry(*item), items))
+
+
 def _tree_hash(files: list[dict[str, Any]]) -> str:
     h = hashlib.sha256()
     for f in files:
@@ -107,7 +118,8 @@ def build_manifest(study_dir: Path, *, tool_version: str, spec_files: Sequence[P
                              hint="pass the spec files the build actually read")
         specs.append(_entry(s, _spec_path(s)))
     specs = sorted({d["path"]: d for d in specs}.values(), key=lambda d: d["path"])
-    files = [_entry(p, p.relative_to(study_dir).as_posix()) for p in _package_files(study_dir)]
+    files = _entries([(p, p.relative_to(study_dir).as_posix())
+                      for p in _package_files(study_dir)])
     manifest: dict[str, Any] = {
         "manifest_version": MANIFEST_VERSION,
         "tool": "studybuild",
