@@ -263,7 +263,8 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
     from studybuild.atomic import staged_dir
     from studybuild.define import write_define
     from studybuild.manifest import write_manifest
-    from studybuild.report import write_report
+    from studybuild.report import compute_endpoints, write_report
+    from studybuild.report.writer import draw_figures
     from studybuild.study import load_study
     from validation.gate import enforce_gate
     from validation.report import write_reports
@@ -324,6 +325,12 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
                                     stage / ADAM_DIR, formats=fmts, timestamp=stamp,
                                     ascii=ascii_mode, studyid=study.studyid, kind="ADaM",
                                     findings=a_found)
+                # meanwhile, here, what does not depend on the files written: the
+                # traceability tables, the report's numbers and figures
+                _write_traceability(stage / "traceability", sdtm, adam)
+                endpoints = compute_endpoints(adam.datasets,
+                                              data_cutoff=study.dates.data_cutoff)
+                figures = draw_figures(endpoints)
                 s_hrefs, a_hrefs = s_job.result(), a_job.result()
             export_findings.extend(s_found)
             export_findings.extend(a_found)
@@ -341,12 +348,11 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
                          timestamp=stamp)
             report.findings.extend(export_findings)
             write_reports(report, stage / "validation")
-            _write_traceability(stage / "traceability", sdtm, adam)
             files = {**{k: str(SDTM_DIR / v) for k, v in s_hrefs.items()},
                      **{k: str(ADAM_DIR / v) for k, v in a_hrefs.items()}}
             c = report.counts()
-            write_report(adam.datasets, stage, study=study,
-                         inventory=_inventory(report, kinds, files),
+            write_report(adam.datasets, stage, study=study, endpoints=endpoints,
+                         figures=figures, inventory=_inventory(report, kinds, files),
                          validation_summary={"errors": c["error"], "warnings": c["warning"],
                                              "notices": c["notice"],
                                              "gate": "overridden" if report.gate_override

@@ -346,17 +346,11 @@ def _figure_view(name: str, png: bytes | None, alt: str) -> dict[str, Any] | Non
             "data": base64.b64encode(png).decode("ascii")}
 
 
-def render_report(adam: Mapping[str, pd.DataFrame], *, study: "Study | None",
-                  inventory: list[dict], validation_summary: dict | None = None,
-                  title: str | None = None, endpoints: Endpoints | None = None
-                  ) -> tuple[str, dict[str, bytes]]:
-    """The page's HTML and the figures (file stem -> PNG bytes), without writing anything."""
-    import jinja2
-
+def draw_figures(ep: Endpoints) -> dict[str, bytes]:
+    """The report's figures from its numbers: file stem (see ``FIGURES``) -> PNG bytes; a
+    figure with nothing to show is left out. :func:`render_report` draws them unless given."""
     from studybuild.report import figures
 
-    ep = endpoints if endpoints is not None else compute_endpoints(
-        adam, data_cutoff=study.dates.data_cutoff if study is not None else None)
     pngs: dict[str, bytes] = {}
     for stem, what in FIGURES.items():
         if what in ("PFS", "OS", "RSD"):
@@ -367,6 +361,21 @@ def render_report(adam: Mapping[str, pd.DataFrame], *, study: "Study | None",
             png = figures.swimmer_figure(ep)
         if png is not None:
             pngs[stem] = png
+    return pngs
+
+
+def render_report(adam: Mapping[str, pd.DataFrame], *, study: "Study | None",
+                  inventory: list[dict], validation_summary: dict | None = None,
+                  title: str | None = None, endpoints: Endpoints | None = None,
+                  figures: Mapping[str, bytes] | None = None
+                  ) -> tuple[str, dict[str, bytes]]:
+    """The page's HTML and the figures (file stem -> PNG bytes), without writing anything.
+    ``figures``: what :func:`draw_figures` returned for ``endpoints`` (default: drawn here)."""
+    import jinja2
+
+    ep = endpoints if endpoints is not None else compute_endpoints(
+        adam, data_cutoff=study.dates.data_cutoff if study is not None else None)
+    pngs = dict(figures) if figures is not None else draw_figures(ep)
     adsl = _frame(adam, "ADSL")
     studyid = (study.studyid if study is not None else
                ", ".join(sorted(adsl["STUDYID"].dropna().astype(str).unique()))
@@ -417,14 +426,17 @@ def render_report(adam: Mapping[str, pd.DataFrame], *, study: "Study | None",
 
 def write_report(adam: Mapping[str, pd.DataFrame], out_dir: Path, *, study: "Study | None",
                  inventory: list[dict], validation_summary: dict | None = None,
-                 title: str | None = None, endpoints: Endpoints | None = None) -> Path:
+                 title: str | None = None, endpoints: Endpoints | None = None,
+                 figures: Mapping[str, bytes] | None = None) -> Path:
     """Write ``out_dir/report.html`` and ``out_dir/figures/*.png``; return the HTML path.
 
     ``adam``: ADaM frames by name (ADSL, ADRS, ADTTE, ADTR, ADAE; missing ones give sections
     that say "not available"; a TS frame, if given, feeds the study summary when ``study`` is
     None). ``inventory``: one dict per dataset with name, kind, records, variables, errors,
     warnings, notices and file (relative to ``out_dir``). ``endpoints``: precomputed numbers
-    (default: :func:`compute_endpoints` with its defaults and the study's data cut-off).
+    (default: :func:`compute_endpoints` with its defaults and the study's data cut-off);
+    ``figures``: :func:`draw_figures` of those endpoints, when already drawn (the build draws
+    them while the datasets are being written).
 
     Figures the report did not draw this time are removed from ``figures/`` so a rebuild never
     leaves a stale plot beside the page. Every file is written atomically.
@@ -432,7 +444,7 @@ def write_report(adam: Mapping[str, pd.DataFrame], out_dir: Path, *, study: "Stu
     out_dir = Path(out_dir)
     html, pngs = render_report(adam, study=study, inventory=inventory,
                                validation_summary=validation_summary, title=title,
-                               endpoints=endpoints)
+                               endpoints=endpoints, figures=figures)
     fig_dir = out_dir / "figures"
     for stem in FIGURES:
         path = fig_dir / f"{stem}.png"
