@@ -239,7 +239,8 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
                    formats: str | Iterable[str] = ("xpt", "json"), transliterate: bool = False,
                    allow_errors: bool = False, baseline: Path | None = None,
                    reports: tuple | None = None, raw_dir: Path | None = None,
-                   progress: Callable[[str], None] | None = None) -> BuildResult:
+                   progress: Callable[[str], None] | None = None,
+                   _sdtm_early: "_EarlyDatasets | None" = None) -> BuildResult:
     """The export step: check, apply the gate, write the package ``out_root/study_id``.
 
     ``sdtm`` and ``adam`` are :class:`StageOutput` (from :func:`read_sdtm` /
@@ -315,12 +316,16 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
             # nearly halve the wall time (each keeps its own findings, merged in order)
             from concurrent.futures import ThreadPoolExecutor
 
+            # (build_study starts the SDTM datasets while ADaM is derived: _sdtm_early)
             s_found, a_found = Findings(), Findings()
             with ThreadPoolExecutor(2, thread_name_prefix="export") as pool:
-                s_job = pool.submit(_write_datasets, sdtm.datasets, sdtm.metadata,
-                                    stage / SDTM_DIR, formats=fmts, timestamp=stamp,
-                                    ascii=ascii_mode, studyid=study.studyid, kind="SDTM",
-                                    findings=s_found)
+                if _sdtm_early is None:
+                    s_job = pool.submit(_write_datasets, sdtm.datasets, sdtm.metadata,
+                                        stage / SDTM_DIR, formats=fmts, timestamp=stamp,
+                                        ascii=ascii_mode, studyid=study.studyid,
+                                        kind="SDTM", findings=s_found)
+                else:
+                    s_job, s_found = _sdtm_early.job, _sdtm_early.findings
                 a_job = pool.submit(_write_datasets, adam.datasets, adam.metadata,
                                     stage / ADAM_DIR, formats=fmts, timestamp=stamp,
                                     ascii=ascii_mode, studyid=study.studyid, kind="ADaM",
@@ -332,6 +337,9 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
                                               data_cutoff=study.dates.data_cutoff)
                 figures = draw_figures(endpoints)
                 s_hrefs, a_hrefs = s_job.result(), a_job.result()
+            if _sdtm_early is not None:
+                (stage / SDTM_DIR).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(_sdtm_early.folder, stage / SDTM_DIR)
             export_findings.extend(s_found)
             export_findings.extend(a_found)
             if export_findings.has_errors and not allow_errors:
@@ -411,15 +419,56 @@ def build_study(study_id: str, raw_dir: Path, out_root: Path, *, allow_errors: b
     sdtm = step("sdtm", lambda: build_sdtm(study_id, raw_dir), records)
     sdtm_rep = step("check sdtm", lambda: check_stage(sdtm, study=study, baseline=baseline),
                     _counts_text)
-    adam = step("adam", lambda: build_adam(sdtm.datasets, study=study_id), records)
-    adam_rep = step("check adam", lambda: check_stage(adam, study=study, baseline=baseline),
-                    _counts_text)
-    res = export_package(study_id, sdtm, adam, out_root, formats=fmts,
-                         transliterate=transliterate, allow_errors=allow_errors,
-                         baseline=baseline, reports=(sdtm_rep, adam_rep),
-                         raw_dir=raw_dir if carry_raw else None, progress=progress)
+    early = None
+    if allow_errors or not sdtm_rep.counts()["error"]:
+        # the SDTM gate is passed: the SDTM datasets' XPT and Dataset-JSON are written in a
+        # background thread (numpy/Arrow kernels and file writes, which release the GIL)
+        # while ADaM is derived and checked; export_package moves them into the package
+        early = _EarlyDatasets(sdtm, Path(out_root), study_id, formats=fmts,
+                               timestamp=_cutoff(study),
+                               ascii="transliterate" if transliterate else "error",
+                               studyid=study.studyid, kind="SDTM")
+    try:
+        adam = step("adam", lambda: build_adam(sdtm.datasets, study=study_id), records)
+        adam_rep = step("check adam", lambda: check_stage(adam, study=study,
+                                                          baseline=baseline), _counts_text)
+        res = export_package(study_id, sdtm, adam, out_root, formats=fmts,
+                             transliterate=transliterate, allow_errors=allow_errors,
+                             baseline=baseline, reports=(sdtm_rep, adam_rep),
+                             raw_dir=raw_dir if carry_raw else None, progress=progress,
+                             _sdtm_early=early)
+    finally:
+        if early is not None:
+            early.close()
     res.steps = steps + res.steps
     return res
+
+
+class _EarlyDatasets:
+    """One stage's datasets (XPT + Dataset-JSON, :func:`_write_datasets`) being written by a
+    background thread into ``folder``, a fresh folder inside a temporary one beside the
+    package (named like :func:`~studybuild.atomic.staged_dir`'s, so what a killed build
+    leaves there is removed by the next). ``job`` gives the hrefs, ``findings`` the XPT
+    problems; :meth:`close` waits for the thread and removes what was not moved away."""
+
+    def __init__(self, stage_out, out_root: Path, study_id: str, **kw) -> None:
+        import tempfile
+        from concurrent.futures import ThreadPoolExecutor
+
+        from studybuild.atomic import _owner
+
+        out_root.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{study_id}.staging-{_owner()}-",
+                                         dir=out_root))
+        self.folder = self.tmp / "datasets"
+        self.findings = Findings()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="export-early")
+        self.job = self._pool.submit(_write_datasets, stage_out.datasets, stage_out.metadata,
+                                     self.folder, findings=self.findings, **kw)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def _write_traceability(folder: Path, sdtm, adam) -> list[str]:
