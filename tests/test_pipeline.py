@@ -192,3 +192,23 @@ def test_traceability_csv_is_what_pandas_writes():
                        ADT=pd.to_datetime(["2024-01-02"] * 6))
     assert _csv_bytes(odd) == odd.to_csv(index=False, lineterminator="\n",
                                          float_format="%.10g").encode()
+
+
+def test_adam_refusal_leaves_no_early_sdtm_files(raw, tmp_path, monkeypatch):
+    # SDTM passes its gate, so build_study starts writing the SDTM datasets in a background
+    # thread; ADaM is then refused: nothing is exported and the early folder is removed
+    import studybuild.pipeline as pipeline
+    from studybuild.errors import GateError
+
+    checks = pipeline.check_stage
+
+    def adam_error(stage, **kw):
+        rep = checks(stage, **kw)
+        if "ADSL" in stage.datasets:
+            rep.findings.add("SB0001", "error", "forced for the test", dataset="ADSL")
+        return rep
+
+    monkeypatch.setattr(pipeline, "check_stage", adam_error)
+    with pytest.raises(GateError, match="ADaM checks found 1 error"):
+        pipeline.build_study(STUDY, raw, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{STUDY}.refused"]
