@@ -301,3 +301,14 @@ def test_rule_trailing_blank_records_would_be_lost():
     e = _violation(pd.DataFrame({"A": ["x", None, None]}), dataset="T", label="t",
                    labels={"A": "a"})
     assert str(e).startswith("dataset T, row 2: rows 2-3 are entirely blank")
+
+
+def test_whitespace_other_than_blanks_is_a_value_not_missing(tmp_path):
+    # found by the fuzz test: a text of one carriage return was read back as missing
+    from studybuild.export.xpt import read_xpt, write_xpt
+
+    frame = pd.DataFrame({"STUDYID": ["S1", "S1", "S1"], "TXT": pd.Series(["\r", "   ", "a"])})
+    path = write_xpt(frame, tmp_path / "ws.xpt", dataset="WS", label="Whitespace",
+                     labels={"STUDYID": "Study", "TXT": "Text"})
+    back, _ = read_xpt(path)
+    assert [None if pd.isna(v) else v for v in back["TXT"]] == ["\r", None, "a"]

@@ -611,7 +611,8 @@ def read_xpt(path: str | os.PathLike, *, convert_dates: bool = True
     for col in df.columns:
         s = df[col]
         if types.get(col) == "Char":
-            s = s.astype("str").where(s.astype("str").str.strip() != "", pd.NA) \
+            # blank (spaces only) is missing; a value of other whitespace ("\r") is kept
+            s = s.astype("str").where(s.astype("str").str.strip(" ") != "", pd.NA) \
                 if len(s) else s.astype("str")
             s = s.astype("str")
         elif convert_dates and col in formats:
