@@ -141,6 +141,42 @@ class Dates(_Model):
         return self
 
 
+class SimonTwoStage(_Model):
+    """Simon's (1989) two-stage design of a single-arm response endpoint.
+
+    Stage 1 enrols ``n1`` subjects and stops for futility with ``r1`` or fewer responders;
+    otherwise ``n`` in all are enrolled and the treatment is declared promising with more than
+    ``r`` responders. ``p0``/``p1`` are the uninteresting/target response rates, ``alpha`` the
+    one-sided type I error and ``power`` 1 - beta. Give ``n1, r1, n, r`` as the protocol states
+    them, or leave all four out to have the report compute the ``criterion`` design
+    (:func:`studybuild.report.simon.simon_design`)."""
+
+    p0: float = Field(gt=0, lt=1)
+    p1: float = Field(gt=0, lt=1)
+    alpha: float = Field(gt=0, lt=0.5)
+    power: float = Field(gt=0.5, lt=1)
+    criterion: Literal["optimal", "minimax"] = "optimal"
+    endpoint: str = "ORR"
+    confirmed: bool = Field(True, description="responders by confirmed best response (CBOR); "
+                                              "false: unconfirmed (BOR)")
+    n1: int | None = Field(None, ge=1)
+    r1: int | None = Field(None, ge=0)
+    n: int | None = Field(None, ge=2)
+    r: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SimonTwoStage":
+        if not self.p0 < self.p1:
+            raise ValueError("p0 (uninteresting response rate) must be below p1 (target)")
+        given = [v is not None for v in (self.n1, self.r1, self.n, self.r)]
+        if any(given) and not all(given):
+            raise ValueError("give all of n1, r1, n, r (the protocol's design) or none of them "
+                             "(computed from p0, p1, alpha, power)")
+        if all(given) and not (self.r1 < self.n1 < self.n and self.r1 <= self.r < self.n):
+            raise ValueError("a two-stage design needs r1 < n1 < n and r1 <= r < n")
+        return self
+
+
 class Design(_Model):
     phase: str = "PHASE II TRIAL"               # TPHASE (C66737)
     study_type: str = "INTERVENTIONAL"          # STYPE (C99077)
@@ -154,6 +190,7 @@ class Design(_Model):
     add_on: bool = False
     centres: Literal["single", "multi"] = "single"
     line_of_therapy: str = ""
+    simon_two_stage: SimonTwoStage | None = None   # primary response endpoint's design
 
 
 class Population(_Model):

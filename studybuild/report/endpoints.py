@@ -22,18 +22,25 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from studybuild.errors import InputError
 
+if TYPE_CHECKING:
+    from studybuild.report.simon import SimonDesign
+    from studybuild.study import SimonTwoStage
+
 #: days per month used for every month shown in the report (365.25 / 12)
 DAYS_PER_MONTH = 30.4375
 
 #: display order of response categories; anything else is appended alphabetically
 RESPONSE_ORDER = ("CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE", "MISSING")
+#: rows every best-overall-response table shows, with zero counts (NON-CR/NON-PD and MISSING
+#: are added only when some subject has them)
+SHELL_CATEGORIES = ("CR", "PR", "SD", "PD", "NE")
 ORR_CATEGORIES = ("CR", "PR")
 DCR_CATEGORIES = ("CR", "PR", "SD", "NON-CR/NON-PD")
 
@@ -42,6 +49,9 @@ KM_PARAMS = ("PFS", "OS", "RSD")
 ALL = "All subjects"
 TOTAL = "Total"
 SEVERITY_GRADES = {"MILD": 1.0, "MODERATE": 2.0, "SEVERE": 3.0}
+#: causality values that are *not* treatment-related; any other non-missing AREL/AEREL is
+#: (RELATED, POSSIBLY RELATED, PROBABLY RELATED, DEFINITELY RELATED, Y, ...)
+NOT_RELATED = ("NOT RELATED", "UNLIKELY RELATED", "UNRELATED", "UNLIKELY", "NONE", "N", "NO")
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,7 @@ class Endpoints:
     subjects: pd.DataFrame                 # USUBJID, SUBJID, GROUP (efficacy population)
     bor: pd.DataFrame                      # PARAMCD, GROUP, AVALC, n, N, pct
     rates: pd.DataFrame                    # ENDPOINT, CONFIRMED, GROUP, n, N, rate, lower, upper
-    km: pd.DataFrame                       # PARAMCD, PARAM, GROUP, n, events, censored, median, lower, upper
+    km: pd.DataFrame                       # PARAMCD, PARAM, GROUP, n, events, censored, median, lower, upper, fu_median, fu_lower, fu_upper
     km_curves: pd.DataFrame                # PARAMCD, GROUP, time, survival, lower, upper
     km_censored: pd.DataFrame              # PARAMCD, GROUP, time, survival (censoring marks)
     at_risk: pd.DataFrame                  # PARAMCD, GROUP, time, n_at_risk
@@ -85,10 +95,13 @@ class Endpoints:
     swimmer_events: pd.DataFrame           # USUBJID, day, AVALC
     swimmer_note: str | None
     teae_overview: pd.DataFrame            # GROUP, CATEGORY, n, N, pct
-    teae: pd.DataFrame                     # GROUP, LEVEL, AESOC, AEDECOD, N, ANY, G1..Gk, GMISSING
+    teae: pd.DataFrame                     # GROUP, LEVEL, AESOC, AEDECOD, N, ANY, G1..Gk, HIGH, GMISSING
     grade_source: str | None               # ATOXGRN / ATOXGR / ASEVN / AESEV
     grade_labels: tuple[str, ...] = ()     # column labels for G1..Gk
     km_params: dict[str, str] = field(default_factory=dict)   # PARAMCD -> PARAM label
+    landmarks: pd.DataFrame = field(default_factory=pd.DataFrame)  # PARAMCD, GROUP, month, time, survival, lower, upper, n_at_risk
+    km_origin: dict[str, str] = field(default_factory=dict)   # PARAMCD -> "first dose", ...
+    simon: "SimonResult | None" = None     # the primary endpoint against its two-stage design
 
     def rate(self, endpoint: str, *, confirmed: bool, group: str | None = None) -> Proportion:
         """The ORR/DCR of one group (default: the only group, or Total)."""
@@ -204,6 +217,29 @@ def kaplan_meier(time: np.ndarray, event: np.ndarray, conf_level: float = 0.95) 
                          "survival": s[np.searchsorted(t, cens_t, side="right") - 1]})
     return KMFit(int(time.size), int(event.sum()), survival_quantile(t, s),
                  survival_quantile(t, lo), survival_quantile(t, hi), curve, cens)
+
+
+def survival_at(curve: pd.DataFrame, at: Sequence[float]) -> pd.DataFrame:
+    """The step curve of a :class:`KMFit` read at each time in ``at``: survival and its
+    pointwise band (the values of the last step at or before the time). NaN beyond the last
+    observed time, where the estimate is not defined.
+
+    >>> fit = kaplan_meier(np.array([1., 2, 3, 4]), np.array([1, 0, 1, 0]))
+    >>> survival_at(fit.curve, [0.5, 2.5, 9])["survival"].round(4).tolist()
+    [1.0, 0.75, nan]
+    """
+    at = np.asarray(at, dtype="float64")
+    t = curve["time"].to_numpy(dtype="float64")
+    i = np.searchsorted(t, at, side="right") - 1
+    ok = (i >= 0) & (at <= (t.max() if t.size else -np.inf))
+    j = np.clip(i, 0, max(t.size - 1, 0))
+
+    def pick(col: str) -> np.ndarray:
+        v = curve[col].to_numpy(dtype="float64")
+        return np.where(ok, v[j] if v.size else np.nan, np.nan)
+
+    return pd.DataFrame({"time": at, "survival": pick("survival"), "lower": pick("lower"),
+                         "upper": pick("upper")})
 
 
 def numbers_at_risk(time: np.ndarray, at: Sequence[float]) -> np.ndarray:
@@ -382,7 +418,7 @@ def _response(adrs: pd.DataFrame | None, subjects: pd.DataFrame | None, groups: 
         per_subject[paramcd] = subj[["USUBJID", "AVALC"]]
         subj = _expand_total(subj[["GROUP", "AVALC"]], groups)
         N = subj.groupby("GROUP").size()
-        cats = _order_responses(subj["AVALC"].unique().tolist())
+        cats = _order_responses(list(SHELL_CATEGORIES) + subj["AVALC"].unique().tolist())
         counts = (subj.groupby(["GROUP", "AVALC"]).size()
                   .reindex(pd.MultiIndex.from_product([list(_with_total(groups)), cats],
                                                       names=["GROUP", "AVALC"]), fill_value=0)
@@ -413,10 +449,10 @@ def _response(adrs: pd.DataFrame | None, subjects: pd.DataFrame | None, groups: 
 
 def _km(adtte: pd.DataFrame | None, subjects: pd.DataFrame | None, groups: tuple[str, ...],
         arm_var: str | None, conf_level: float, at_risk_months: Sequence[float] | None,
-        notes: list[str]):
+        notes: list[str], landmark_months: Sequence[float] = (6.0, 12.0)):
     km_cols = ["PARAMCD", "PARAM", "GROUP", "n", "events", "censored", "median", "lower",
-               "upper"]
-    rows, curves, cens, risk = [], [], [], []
+               "upper", "fu_median", "fu_lower", "fu_upper"]
+    rows, curves, cens, risk, marks = [], [], [], [], []
     params: dict[str, str] = {}
     if adtte is not None:
         _require(adtte, "ADTTE", ["USUBJID", "PARAMCD", "AVAL", "CNSR"])
@@ -444,9 +480,18 @@ def _km(adtte: pd.DataFrame | None, subjects: pd.DataFrame | None, groups: tuple
                 t = r["AVAL"].to_numpy(dtype="float64")
                 e = (r["CNSR"].to_numpy(dtype="float64") == 0).astype("int64")
                 fit = kaplan_meier(t, e, conf_level)
+                # median follow-up by the reverse Kaplan-Meier method: censoring is the event
+                fu = kaplan_meier(t, 1 - e, conf_level)
                 rows.append({"PARAMCD": paramcd, "PARAM": label, "GROUP": g, "n": fit.n,
                              "events": fit.events, "censored": fit.n - fit.events,
-                             "median": fit.median, "lower": fit.lower, "upper": fit.upper})
+                             "median": fit.median, "lower": fit.lower, "upper": fit.upper,
+                             "fu_median": fu.median, "fu_lower": fu.lower,
+                             "fu_upper": fu.upper})
+                lm = survival_at(fit.curve, np.asarray(landmark_months, dtype="float64")
+                                 * DAYS_PER_MONTH)
+                marks.append(lm.assign(PARAMCD=paramcd, GROUP=g,
+                                       month=np.asarray(landmark_months, dtype="float64"),
+                                       n_at_risk=numbers_at_risk(t, lm["time"])))
                 curves.append(fit.curve.assign(PARAMCD=paramcd, GROUP=g))
                 cens.append(fit.censored.assign(PARAMCD=paramcd, GROUP=g))
                 risk.append(pd.DataFrame({"PARAMCD": paramcd, "GROUP": g, "time": grid,
@@ -460,7 +505,9 @@ def _km(adtte: pd.DataFrame | None, subjects: pd.DataFrame | None, groups: tuple
 
     return (km, cat(curves, ["PARAMCD", "GROUP", "time", "survival", "lower", "upper"]),
             cat(cens, ["PARAMCD", "GROUP", "time", "survival"]),
-            cat(risk, ["PARAMCD", "GROUP", "time", "n_at_risk"]), params)
+            cat(risk, ["PARAMCD", "GROUP", "time", "n_at_risk"]), params,
+            cat(marks, ["PARAMCD", "GROUP", "month", "time", "survival", "lower", "upper",
+                        "n_at_risk"]))
 
 
 def _dor(adtte: pd.DataFrame | None, subjects, arm_var, per_subject, notes) -> pd.DataFrame:
@@ -557,16 +604,26 @@ def _swimmer(adsl: pd.DataFrame | None, adrs: pd.DataFrame | None, subjects, max
         dur = dur.fillna(sl["TRTDURD"].astype("float64"))
     alive = day("LSTALVDT")
     death = day("DTHDT")
-    ongoing = end.isna()
+    # still on treatment only when ADSL says so (EOTSTT = ONGOING, or no TRTEDT without an
+    # EOTSTT) and nothing in ADSL says otherwise: a subject who died, whose treatment or study
+    # ended (EOTSTT/EOSSTT COMPLETED or DISCONTINUED) is not ongoing, whatever else is set
     if "EOTSTT" in sl.columns:
-        ongoing = ongoing | sl["EOTSTT"].eq("ONGOING")
-    # still on treatment: to the data cut-off when known, else to the last date the subject
-    # was seen (known alive or assessed)
+        ongoing = sl["EOTSTT"].eq("ONGOING") | (end.isna() & sl["EOTSTT"].isna())
+    else:
+        ongoing = end.isna()
+    ended = death.notna()
+    for col in ("EOTSTT", "EOSSTT"):
+        if col in sl.columns:
+            ended = ended | sl[col].isin(["COMPLETED", "DISCONTINUED"])
+    ongoing = ongoing & ~ended
+    # an ongoing bar reaches the data cut-off when known, else the last date the subject was
+    # seen (known alive or assessed); a finished one stops at TRTEDT, and no bar passes death
     if data_cutoff is not None:
         reach = ((pd.Timestamp(data_cutoff) - start).dt.days.astype("float64") + 1)
     else:
         reach = pd.concat([alive, last_seen], axis=1).max(axis=1)
-    dur = dur.where(~ongoing | reach.isna() | (dur >= reach), reach).fillna(1.0)
+    dur = dur.where(~ongoing | reach.isna() | (dur >= reach), reach)
+    dur = dur.where(death.isna() | dur.isna() | (dur <= death), death).fillna(1.0)
     follow = pd.concat([alive, death, last_seen], axis=1).max(axis=1)
     follow = follow.where(follow > dur)
     out = pd.DataFrame({"USUBJID": sl["USUBJID"], "SUBJID": sl["SUBJID"], "GROUP": sl["GROUP"],
@@ -612,9 +669,11 @@ def _teae(adae: pd.DataFrame | None, subjects: pd.DataFrame | None, groups: tupl
     if adae is None:
         return pd.DataFrame(columns=ov_cols), pd.DataFrame(), None, ()
     _require(adae, "ADAE", ["USUBJID", "AEDECOD"])
+    acn = sorted(c for c in adae.columns if str(c).startswith("AEACN"))
     adae = adae[_present(adae, ["USUBJID", "TRTEMFL", "AESOC", "AEBODSYS", "AEDECOD",
                                 "ATOXGRN", "ATOXGR", "ASEVN", "AESEVN", "ASEV", "AESEV",
-                                "AESER", "AESDTH", "AEACN", arm_var])]
+                                "AESER", "AESDTH", "AEOUT", "AREL", "AEREL", "AEIRAE", *acn,
+                                arm_var])]
     if "TRTEMFL" in adae.columns:
         ae = adae[adae["TRTEMFL"].eq("Y")]
     else:
@@ -640,18 +699,40 @@ def _teae(adae: pd.DataFrame | None, subjects: pd.DataFrame | None, groups: tupl
         N = pd.concat([N, pd.Series({TOTAL: int(N.sum())})])
     N = N.reindex(g_all, fill_value=0).astype("int64")
 
-    # overview: subjects with at least one TEAE of each kind
+    # overview: subjects with at least one TEAE of each kind (every row whose source
+    # variable ADAE has is shown, zero or not)
+    no = pd.Series(False, index=ae.index)
     kinds = [("Any TEAE", pd.Series(True, index=ae.index))]
+    rel_var = next((c for c in ("AREL", "AEREL") if c in ae.columns), None)
+    related = None
+    if rel_var:
+        rel = ae[rel_var].astype("str").str.upper()
+        related = rel.notna() & ~rel.isin(NOT_RELATED)
+        kinds.append(("Treatment-related TEAE", related))
     top = "Grade \u2265 3" if not sev_labels else "Severe"
-    kinds.append((f"{top} TEAE", ae["GRADE"] >= 3))
+    high = ae["GRADE"] >= 3
+    kinds.append((f"{top} TEAE", high))
+    if related is not None:
+        kinds.append((f"Treatment-related {top[0].lower() + top[1:]} TEAE", related & high))
     if "AESER" in ae.columns:
         kinds.append(("Serious TEAE", ae["AESER"].eq("Y")))
-    if not sev_labels and source:
-        kinds.append(("Grade 5 (fatal) TEAE", ae["GRADE"] >= 5))
-    elif "AESDTH" in ae.columns:
-        kinds.append(("TEAE leading to death", ae["AESDTH"].eq("Y")))
-    if "AEACN" in ae.columns and ae["AEACN"].astype("str").eq("DRUG WITHDRAWN").any():
-        kinds.append(("TEAE leading to withdrawal of treatment", ae["AEACN"].eq("DRUG WITHDRAWN")))
+        if related is not None:
+            kinds.append(("Treatment-related serious TEAE", related & ae["AESER"].eq("Y")))
+    if acn:
+        stop = no.copy()
+        for c in acn:                  # AEACN and per-drug AEACNxxx: a loop over columns
+            stop = stop | ae[c].eq("DRUG WITHDRAWN")
+        kinds.append(("TEAE leading to discontinuation of study treatment", stop))
+    death_src = [c for c in ("AESDTH", "AEOUT") if c in ae.columns]
+    if death_src or (source and not sev_labels):
+        fatal = (ae["GRADE"] >= 5) if source and not sev_labels else no.copy()
+        if "AESDTH" in ae.columns:
+            fatal = fatal | ae["AESDTH"].eq("Y")
+        if "AEOUT" in ae.columns:
+            fatal = fatal | ae["AEOUT"].eq("FATAL")
+        kinds.append(("TEAE leading to death", fatal))
+    if "AEIRAE" in ae.columns:
+        kinds.append(("Immune-related TEAE", ae["AEIRAE"].eq("Y")))
     ov = []
     for label, mask in kinds:          # a loop over summary rows, not subjects
         n = ae[mask.to_numpy()].groupby("GROUP")["USUBJID"].nunique().reindex(g_all, fill_value=0)
@@ -710,11 +791,112 @@ def _teae(adae: pd.DataFrame | None, subjects: pd.DataFrame | None, groups: tupl
                                 kind="stable", na_position="first")
         teae["N"] = teae["GROUP"].map(N).astype("int64")
         gcols = [f"G{i}" for i in range(1, max_grade + 1)]
-        teae = teae[["GROUP", "LEVEL", "AESOC", "AEDECOD", "N", "ANY", *gcols, "GMISSING"]]
+        # subjects at grade >= 3 on a row: each subject sits in one column (the worst grade)
+        teae["HIGH"] = teae[[c for c in gcols if int(c[1:]) >= 3]].sum(axis=1)
+        teae = teae[["GROUP", "LEVEL", "AESOC", "AEDECOD", "N", "ANY", *gcols, "HIGH",
+                     "GMISSING"]]
         teae = teae.reset_index(drop=True)
-        for c in ["ANY", *gcols, "GMISSING"]:
+        for c in ["ANY", *gcols, "HIGH", "GMISSING"]:
             teae[c] = teae[c].astype("int64")
     return overview, teae, source, labels
+
+
+def _km_origin(adtte: pd.DataFrame | None, adsl: pd.DataFrame | None) -> dict[str, str]:
+    """What each time-to-event parameter is measured from, read off the data: ADTTE STARTDT
+    equal to ADSL TRTSDT ("first dose"), ENRLDT ("enrolment") or RANDDT ("randomisation") for
+    every record; duration of response starts at the first response."""
+    out: dict[str, str] = {}
+    if adtte is None or "STARTDT" not in adtte.columns or "PARAMCD" not in adtte.columns:
+        return out
+    names = (("TRTSDT", "first dose"), ("ENRLDT", "enrolment"), ("RANDDT", "randomisation"))
+    ref = adsl[["USUBJID", *[c for c, _ in names if c in adsl.columns]]] \
+        if adsl is not None and "USUBJID" in adsl.columns else None
+    for paramcd in KM_PARAMS:                     # a loop over parameters
+        rec = adtte[adtte["PARAMCD"].eq(paramcd) & adtte["STARTDT"].notna()]
+        if rec.empty:
+            continue
+        if paramcd == "RSD":
+            out[paramcd] = "first response"
+            continue
+        if ref is None:
+            continue
+        m = rec[["USUBJID", "STARTDT"]].merge(ref, on="USUBJID", how="left")
+        for col, label in names:
+            if col in m.columns and m["STARTDT"].eq(m[col]).all():
+                out[paramcd] = label
+                break
+    return out
+
+
+@dataclass(frozen=True)
+class SimonResult:
+    """The primary response endpoint read against its Simon two-stage design."""
+
+    design: "SimonDesign"
+    computed: bool                 # n1/r1/n/r found by the search (not given by the protocol)
+    criterion: str                 # optimal / minimax
+    endpoint: str                  # e.g. ORR
+    paramcd: str                   # CBOR (confirmed) or BOR
+    order_var: str | None          # ADSL date that orders enrolment (ENRLDT, ...)
+    stage1_n: int                  # subjects of the population among the first n1 enrolled
+    stage1_responders: int
+    final_n: int                   # subjects among the first n enrolled
+    final_responders: int
+    total: Proportion              # every population subject, exact CI
+    target_alpha: float = float("nan")   # what the design was asked for (study.yaml)
+    target_power: float = float("nan")
+
+
+def _simon(spec, per_subject: dict[str, pd.DataFrame], subjects: pd.DataFrame | None,
+           adsl: pd.DataFrame | None, conf_level: float, notes: list[str]
+           ) -> SimonResult | None:
+    """Stage-1 responders among the first n1 subjects by enrolment order, and responders among
+    the first n, against r1 and r; the ORR of every population subject with its exact CI."""
+    if spec is None or subjects is None:
+        return None
+    from studybuild.report.simon import operating_characteristics, simon_design
+
+    paramcd = "CBOR" if spec.confirmed else "BOR"
+    if paramcd not in per_subject:
+        notes.append(f"The Simon two-stage design counts {'confirmed' if spec.confirmed else ''}"
+                     f" responders (ADRS {paramcd}), which ADRS lacks: the primary endpoint "
+                     "is not read against its design.")
+        return None
+    computed = spec.n1 is None
+    if computed:
+        design = simon_design(spec.p0, spec.p1, spec.alpha, spec.power,
+                              criterion=spec.criterion)
+        if design is None:
+            notes.append("No Simon two-stage design of at most 100 subjects meets the "
+                         "study's p0, p1, alpha and power.")
+            return None
+    else:
+        design = operating_characteristics(spec.r1, spec.n1, spec.r, spec.n, spec.p0, spec.p1)
+    resp = subjects[["USUBJID"]].merge(per_subject[paramcd], on="USUBJID", how="left")
+    resp["HIT"] = resp["AVALC"].isin(ORR_CATEGORIES)
+    order_var = None
+    if adsl is not None:
+        order_var = next((c for c in ("ENRLDT", "RANDDT", "TRTSDT") if c in adsl.columns
+                          and adsl[c].notna().any()), None)
+    if order_var is not None:
+        resp = resp.merge(adsl[["USUBJID", order_var]], on="USUBJID", how="left")
+        resp = resp.sort_values([order_var, "USUBJID"], kind="stable", na_position="last")
+    else:
+        resp = resp.sort_values("USUBJID", kind="stable")
+        notes.append("ADSL has no enrolment date (ENRLDT, RANDDT or TRTSDT): the Simon "
+                     "stages take subjects in USUBJID order.")
+    hit = resp["HIT"].to_numpy(dtype=bool)
+    n_all = int(hit.size)
+    lo, hi = clopper_pearson(int(hit.sum()), n_all, conf_level)
+    total = Proportion(int(hit.sum()), n_all, float(hit.mean()) if n_all else float("nan"),
+                       float(lo), float(hi))
+    return SimonResult(design=design, computed=computed, criterion=spec.criterion,
+                       endpoint=spec.endpoint, paramcd=paramcd, order_var=order_var,
+                       stage1_n=int(min(design.n1, n_all)),
+                       stage1_responders=int(hit[:design.n1].sum()),
+                       final_n=int(min(design.n, n_all)),
+                       final_responders=int(hit[:design.n].sum()), total=total,
+                       target_alpha=float(spec.alpha), target_power=float(spec.power))
 
 
 def compute_endpoints(adam: Mapping[str, pd.DataFrame], *, population: str | None = "FASFL",
@@ -722,7 +904,9 @@ def compute_endpoints(adam: Mapping[str, pd.DataFrame], *, population: str | Non
                       safety_arm_var: str | None = "TRT01A", conf_level: float = 0.95,
                       at_risk_months: Sequence[float] | None = None,
                       swimmer_max_subjects: int = 100,
-                      data_cutoff: dt.date | None = None) -> Endpoints:
+                      data_cutoff: dt.date | None = None,
+                      landmark_months: Sequence[float] = (6.0, 12.0),
+                      simon: "SimonTwoStage | None" = None) -> Endpoints:
     """Compute every endpoint of the reviewer report from ADaM frames (keys ADSL, ADRS,
     ADTTE, ADTR, ADAE; any may be missing, and its numbers are then empty).
 
@@ -761,8 +945,8 @@ def compute_endpoints(adam: Mapping[str, pd.DataFrame], *, population: str | Non
     safety_groups = (_groups(safety["GROUP"]) if safety is not None and len(safety) else groups)
 
     bor, rates, per_subject = _response(adrs, subjects, groups, arm_var, conf_level, notes)
-    km, curves, cens, risk, params = _km(adtte, subjects, groups, arm_var, conf_level,
-                                         at_risk_months, notes)
+    km, curves, cens, risk, params, marks = _km(adtte, subjects, groups, arm_var, conf_level,
+                                                at_risk_months, notes, landmark_months)
     dor = _dor(adtte, subjects, arm_var, per_subject, notes)
     wf, wf_source, basis = _waterfall(adtr, subjects, arm_var, per_subject, notes)
     sw, sw_events, sw_note = _swimmer(adsl, adrs, subjects, swimmer_max_subjects, data_cutoff,
@@ -771,6 +955,7 @@ def compute_endpoints(adam: Mapping[str, pd.DataFrame], *, population: str | Non
     if grade_source in ("ASEVN", "AESEVN", "ASEV", "AESEV"):
         notes.append(f"ADAE has no CTCAE grade (ATOXGRN/ATOXGR); TEAEs are tabulated by "
                      f"severity ({grade_source}).")
+    simon_result = _simon(simon, per_subject, subjects, adsl, conf_level, notes)
     empty_subj = pd.DataFrame(columns=["USUBJID", "SUBJID", "GROUP"])
     return Endpoints(
         population=pop_used, safety_population=saf_used, groups=groups,
@@ -781,4 +966,6 @@ def compute_endpoints(adam: Mapping[str, pd.DataFrame], *, population: str | Non
         dor=dor, waterfall=wf, waterfall_source=wf_source, response_basis=basis,
         swimmer=sw, swimmer_events=sw_events, swimmer_note=sw_note,
         teae_overview=overview, teae=teae, grade_source=grade_source,
-        grade_labels=grade_labels, km_params=params)
+        grade_labels=grade_labels, km_params=params, landmarks=marks,
+        km_origin=_km_origin(adtte, adsl),
+        simon=simon_result)

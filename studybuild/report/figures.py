@@ -31,12 +31,32 @@ RESPONSE_NAMES = {"CR": "Complete response (CR)", "PR": "Partial response (PR)",
                   "SD": "Stable disease (SD)", "NON-CR/NON-PD": "Non-CR/non-PD",
                   "PD": "Progressive disease (PD)", "NE": "Not evaluable (NE)",
                   "MISSING": "No assessment"}
-KM_YLABEL = {"PFS": "Progression-free survival probability",
-             "OS": "Overall survival probability",
+KM_YLABEL = {"PFS": "Probability of progression-free survival",
+             "OS": "Probability of overall survival",
              "RSD": "Probability of remaining in response"}
-KM_XLABEL = {"PFS": "Months since start of PFS follow-up (ADTTE STARTDT)",
-             "OS": "Months since start of OS follow-up (ADTTE STARTDT)",
-             "RSD": "Months since first response (ADTTE STARTDT)"}
+
+
+def km_xlabel(ep: Endpoints, paramcd: str) -> str:
+    """``Months since first dose`` (or enrolment, randomisation, first response): the origin
+    read off ADTTE STARTDT by :func:`~studybuild.report.endpoints.compute_endpoints`."""
+    origin = ep.km_origin.get(paramcd)
+    return f"Months since {origin}" if origin else "Months since the start of follow-up " \
+        "(ADTTE STARTDT)"
+
+
+def waterfall_limits(pchg: np.ndarray) -> tuple[float, float]:
+    """y limits fitted to the data, always showing the +20 % and -30 % RECIST lines: 10 points
+    beyond the extreme bar (or line), rounded out to a multiple of 10, never below -105.
+
+    >>> waterfall_limits(np.array([-38.0, 27.0]))
+    (-50.0, 40.0)
+    >>> waterfall_limits(np.array([-100.0, 5.0]))
+    (-105.0, 30.0)
+    """
+    lo = min(float(np.nanmin(pchg)), -30.0) - 10.0
+    hi = max(float(np.nanmax(pchg)), 20.0) + 10.0
+    return max(np.floor(lo / 10.0) * 10.0, -105.0), np.ceil(hi / 10.0) * 10.0
+
 
 _RC = {"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10,
        "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8, "ytick.labelsize": 8,
@@ -123,7 +143,7 @@ def km_figure(ep: Endpoints, paramcd: str) -> bytes | None:
         ax.set_xlim(0, xmax)
         ax.set_yticks(np.linspace(0, 1, 6))
         ax.set_ylabel(KM_YLABEL.get(paramcd, "Probability"))
-        ax.set_xlabel(KM_XLABEL.get(paramcd, "Months"))
+        ax.set_xlabel(km_xlabel(ep, paramcd))
         ax.set_xticks(grid)
         ax.set_xticklabels([f"{m:g}" for m in grid])
         ax.grid(axis="y", color="#eeeeee", lw=0.6)
@@ -172,8 +192,7 @@ def waterfall_figure(ep: Endpoints) -> bytes | None:
     legend_h = 0.35 + 0.2 * int(np.ceil(len(present) / ncol))
     panel_h = 3.0
     height = legend_h + panel_h * len(groups) + 0.1
-    top = max(40.0, float(wf["PCHG"].max()) + 10.0)
-    bottom = min(-100.0, float(wf["PCHG"].min())) - 5.0
+    bottom, top = waterfall_limits(wf["PCHG"].to_numpy(dtype="float64"))
     with _style():
         fig = Figure(figsize=(WIDTH, height))
         axes = fig.subplots(len(groups), 1, squeeze=False)[:, 0]
@@ -197,7 +216,7 @@ def waterfall_figure(ep: Endpoints) -> bytes | None:
             ax.set_ylim(bottom, top)
             pad = max(0.0, (12 - n) / 2)         # keep bars slim when there are few
             ax.set_xlim(-0.7 - pad, n - 0.3 + pad)
-            ax.set_ylabel("Best change from baseline\nin sum of diameters (%)")
+            ax.set_ylabel("Best % change from baseline\nin sum of diameters")
             if n <= 40:
                 ax.set_xticks(x)
                 ax.set_xticklabels(w["SUBJID"], rotation=90, fontsize=7)

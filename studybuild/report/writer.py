@@ -215,13 +215,19 @@ def _int(v: Any) -> str:
         return _text(v)
 
 
-def _response_view(ep: Endpoints) -> dict[str, Any]:
+def _response_view(ep: Endpoints, study: "Study | None" = None) -> dict[str, Any]:
+    """One table per best-response parameter in the standard shell: every category (zeros
+    included), then ORR and DCR as n (%) with their exact CI underneath."""
     if ep.bor.empty:
         return {"available": False}
     cols = list(dict.fromkeys(ep.bor["GROUP"].tolist()))
+    conf = int(round(ep.conf_level * 100))
+    days = study.tumour_assessments.confirmation_min_days if study is not None else None
+    titles = {"CBOR": ("Best overall response, confirmed (CR/PR confirmed by a second "
+                       "assessment" + (f" ≥ {days} days later" if days else "") + ")"),
+              "BOR": "Best overall response without confirmation"}
     tables = []
-    for paramcd, title in (("BOR", "Best overall response (confirmation not required)"),
-                           ("CBOR", "Best overall response, confirmed")):
+    for paramcd, confirmed in (("CBOR", True), ("BOR", False)):
         b = ep.bor[ep.bor["PARAMCD"] == paramcd]
         if b.empty:
             continue
@@ -230,20 +236,62 @@ def _response_view(ep: Endpoints) -> dict[str, Any]:
         cell = {(r["GROUP"], r["AVALC"]): fmt_pct(int(r["n"]), int(r["N"]))
                 for r in b.to_dict("records")}
         N = b.groupby("GROUP")["N"].first()
-        tables.append({"paramcd": paramcd, "title": title,
-                       "header": [f"{g} (N = {int(N[g])})" for g in cols],
-                       "rows": [{"label": RESPONSE_LABELS.get(c, c),
-                                 "cells": [cell.get((g, c), "0") for g in cols]} for c in cats]})
-    rates = []
-    for (endpoint, confirmed), part in ep.rates.groupby(["ENDPOINT", "CONFIRMED"], sort=False):
-        cells = []
-        for r in part.to_dict("records"):
-            est, ci = fmt_rate(r["rate"], r["lower"], r["upper"])
-            cells.append({"group": r["GROUP"], "nN": f"{int(r['n'])} / {int(r['N'])}",
-                          "estimate": est, "ci": ci})
-        rates.append({"endpoint": endpoint, "confirmed": "confirmed" if confirmed
-                      else "not confirmed", "cells": cells})
-    return {"available": True, "tables": tables, "rates": rates, "multi": len(cols) > 1}
+        rows = [{"label": RESPONSE_LABELS.get(c, c), "kind": "cat",
+                 "cells": [cell.get((g, c), "0") for g in cols]} for c in cats]
+        r = ep.rates[ep.rates["CONFIRMED"].astype(bool) == confirmed]
+        for endpoint, label in (("ORR", "Objective response rate (CR + PR)"),
+                                ("DCR", "Disease control rate (CR + PR + SD"
+                                        + (" + non-CR/non-PD" if "NON-CR/NON-PD" in cats
+                                           else "") + ")")):
+            part = r[r["ENDPOINT"] == endpoint].set_index("GROUP")
+            if part.empty:
+                continue
+            rows.append({"label": label, "kind": "rate",
+                         "cells": [fmt_pct(int(part.loc[g, "n"]), int(part.loc[g, "N"]))
+                                   if g in part.index else "—" for g in cols]})
+            rows.append({"label": f"{conf}% CI (Clopper-Pearson)", "kind": "ci",
+                         "cells": [fmt_rate(part.loc[g, "rate"], part.loc[g, "lower"],
+                                            part.loc[g, "upper"])[1] + " %"
+                                   if g in part.index else "—" for g in cols]})
+        tables.append({"paramcd": paramcd, "title": titles[paramcd],
+                       "header": [f"{g} (N = {int(N[g])})" for g in cols], "rows": rows})
+    return {"available": True, "tables": tables, "multi": len(cols) > 1,
+            "simon": _simon_view(ep)}
+
+
+def _simon_view(ep: Endpoints) -> dict[str, Any] | None:
+    s = ep.simon
+    if s is None:
+        return None
+    d = s.design
+    conf = int(round(ep.conf_level * 100))
+    stage1_done = s.stage1_n >= d.n1
+    go = s.stage1_responders > d.r1
+    final_done = s.final_n >= d.n
+    win = s.final_responders > d.r
+    stage1 = (f"{s.stage1_responders} of the first {s.stage1_n} subjects responded"
+              + ("" if stage1_done else f" (only {s.stage1_n} of the planned {d.n1} enrolled)"))
+    decision1 = ("—" if not stage1_done else
+                 f"more than {d.r1}: continue to stage 2" if go else
+                 f"at most {d.r1}: stop for futility")
+    final = (f"{s.final_responders} of the first {s.final_n} subjects responded"
+             + ("" if final_done else f" (only {s.final_n} of the planned {d.n} enrolled)"))
+    decision2 = ("—" if not final_done else
+                 f"more than {d.r}: the combination is worth further study (H0: p ≤ "
+                 f"{d.p0:g} rejected)" if win else
+                 f"at most {d.r}: not promising (H0: p ≤ {d.p0:g} not rejected)")
+    est, ci = fmt_rate(s.total.estimate, s.total.lower, s.total.upper)
+    return {"endpoint": s.endpoint, "paramcd": s.paramcd,
+            "confirmed": "confirmed" if s.paramcd == "CBOR" else "unconfirmed",
+            "p0": f"{100 * d.p0:g}%", "p1": f"{100 * d.p1:g}%",
+            "criterion": s.criterion, "computed": s.computed,
+            "r1": d.r1, "n1": d.n1, "r": d.r, "n": d.n,
+            "alpha": f"{d.alpha:.3f}", "power": f"{d.power:.3f}",
+            "target_alpha": f"{s.target_alpha:g}", "target_power": f"{s.target_power:g}",
+            "pet0": f"{100 * d.pet0:.1f}%", "en0": f"{d.en0:.1f}",
+            "order_var": s.order_var or "USUBJID",
+            "stage1": stage1, "decision1": decision1, "final": final, "decision2": decision2,
+            "total": f"{s.total.n} / {s.total.N}", "estimate": est, "ci": ci, "conf": conf}
 
 
 def _km_view(ep: Endpoints, paramcd: str) -> dict[str, Any]:
@@ -258,12 +306,34 @@ def _km_view(ep: Endpoints, paramcd: str) -> dict[str, Any]:
                      "median_days": "NR" if math.isnan(r["median"]) else f"{r['median']:g}",
                      "ci": ("NE" if math.isnan(r["lower"]) and math.isnan(r["upper"]) else
                             f"{fmt_months(r['lower'])}–{fmt_months(r['upper'])}")})
+    conf = int(round(ep.conf_level * 100))
+    marks = []
+    lm = ep.landmarks
+    if not lm.empty:
+        lm = lm[lm["PARAMCD"] == paramcd]
+        for m in sorted(lm["month"].unique().tolist()):
+            cells = []
+            for g in km["GROUP"]:
+                x = lm[(lm["month"] == m) & (lm["GROUP"] == g)]
+                if x.empty or math.isnan(float(x["survival"].iloc[0])):
+                    cells.append({"rate": "NE", "ci": "NE", "risk": "—"})
+                    continue
+                est, ci = fmt_rate(float(x["survival"].iloc[0]), float(x["lower"].iloc[0]),
+                                   float(x["upper"].iloc[0]))
+                cells.append({"rate": est, "ci": ci, "risk": str(int(x["n_at_risk"].iloc[0]))})
+            marks.append({"month": f"{m:g}", "cells": cells})
+    for row, r in zip(rows, km.to_dict("records")):
+        row["fu"] = fmt_months(r["fu_median"], "NE")
+        row["fu_ci"] = ("NE" if math.isnan(r["fu_lower"]) and math.isnan(r["fu_upper"]) else
+                        f"{fmt_months(r['fu_lower'])}–{fmt_months(r['fu_upper'])}")
     risk = ep.at_risk[ep.at_risk["PARAMCD"] == paramcd]
     times = sorted(risk["time"].unique().tolist())
     risk_rows = [{"group": g, "cells": [str(int(n)) for n in
                                         risk[risk["GROUP"] == g].sort_values("time")["n_at_risk"]]}
                  for g in km["GROUP"]]
     return {"available": True, "param": str(km["PARAM"].iloc[0]), "rows": rows,
+            "landmarks": marks, "groups": km["GROUP"].tolist(), "conf": conf,
+            "origin": ep.km_origin.get(paramcd),
             "risk_times": [f"{t / DAYS_PER_MONTH:g}" for t in times], "risk_rows": risk_rows}
 
 
@@ -306,16 +376,17 @@ def _teae_view(ep: Endpoints) -> dict[str, Any]:
             for r in tg.to_dict("records"):
                 label = ("Any TEAE" if r["LEVEL"] == "ANY" else
                          r["AESOC"] if r["LEVEL"] == "SOC" else r["AEDECOD"])
-                cells = [fmt_pct(int(r["ANY"]), int(r["N"]))] + \
-                    [str(int(r[c])) for c in gcols] + \
-                    ([str(int(r["GMISSING"]))] if show_missing else [])
+                NN = int(r["N"])
+                cells = [fmt_pct(int(r[c]), NN) for c in gcols] + \
+                    ([fmt_pct(int(r["GMISSING"]), NN)] if show_missing else []) + \
+                    [fmt_pct(int(r["ANY"]), NN), fmt_pct(int(r["HIGH"]), NN)]
                 rows.append({"level": r["LEVEL"].lower(), "label": label, "cells": cells})
             tables.append({"group": g, "N": int(N[g]), "rows": rows})
-        header = ["Any grade, n (%)"] + glabels + (["Grade missing"] if show_missing else [])
+        high = "Severe" if severity else "Grade \u2265 3"
+        header = glabels + (["Grade missing"] if show_missing else []) + ["Any grade", high]
         if len(groups) > 1:
-            hi = [c for c in gcols if int(c[1:]) >= 3]
             keys = ["LEVEL", "AESOC", "AEDECOD"]
-            tt = t.assign(HIGH=t[hi].sum(axis=1), AESOC=t["AESOC"].fillna(""),
+            tt = t.assign(AESOC=t["AESOC"].fillna(""),
                           AEDECOD=t["AEDECOD"].fillna(""))
             wide = tt[tt["GROUP"] == groups[-1]][keys]     # Total: every row, in order
             for i, g in enumerate(groups):
@@ -374,7 +445,8 @@ def render_report(adam: Mapping[str, pd.DataFrame], *, study: "Study | None",
     import jinja2
 
     ep = endpoints if endpoints is not None else compute_endpoints(
-        adam, data_cutoff=study.dates.data_cutoff if study is not None else None)
+        adam, data_cutoff=study.dates.data_cutoff if study is not None else None,
+        simon=study.design.simon_two_stage if study is not None else None)
     pngs = dict(figures) if figures is not None else draw_figures(ep)
     adsl = _frame(adam, "ADSL")
     studyid = (study.studyid if study is not None else
@@ -391,7 +463,7 @@ def render_report(adam: Mapping[str, pd.DataFrame], *, study: "Study | None",
         "inventory": _inventory(inventory, validation_summary),
         "available": ep.available, "notes": ep.notes, "ep": ep,
         "conf": int(round(ep.conf_level * 100)),
-        "response": _response_view(ep),
+        "response": _response_view(ep, study),
         "pfs": _km_view(ep, "PFS"), "os": _km_view(ep, "OS"), "dor": _dor_view(ep),
         "waterfall": {"available": not wf.empty, "n": len(wf), "source": ep.waterfall_source,
                       "basis": ep.response_basis,
