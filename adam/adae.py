@@ -105,6 +105,14 @@ def build_adae(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], *, options:
         adae = derive_vars_merged(adae, dataset_add=s.drop_duplicates(KEYS + ["AESEQ"]),
                                   by_vars=KEYS + ["AESEQ"], new_vars={"AEITOXGR": "QVAL"})
         initial = "AEITOXGR"
+    for var, qnam in o.supp.items():          # a loop over study-chosen variables
+        if supp is None or not len(supp) or not supp["QNAM"].eq(qnam).any():
+            continue
+        s = supp[supp["QNAM"].eq(qnam).to_numpy()]
+        s = s.assign(AESEQ=pd.to_numeric(s["IDVARVAL"], errors="coerce"))[KEYS + ["AESEQ",
+                                                                                  "QVAL"]]
+        adae = derive_vars_merged(adae, dataset_add=s.drop_duplicates(KEYS + ["AESEQ"]),
+                                  by_vars=KEYS + ["AESEQ"], new_vars={var: "QVAL"})
     if "TRTSDT" in adae.columns:
         adae = derive_var_trtemfl(
             adae, start_date="ASTDT", end_date="AENDT", trt_start_date="TRTSDT",

@@ -54,6 +54,7 @@ LABELS = {
     "ATOXGR": "Analysis Toxicity Grade", "ATOXGRN": "Analysis Toxicity Grade (N)",
     "ASEV": "Analysis Severity/Intensity", "ASEVN": "Analysis Severity/Intensity (N)",
     "AREL": "Analysis Causality", "AEITOXGR": "Initial Toxicity Grade",
+    "AEIRAE": "Immune-Related Adverse Event",
     "AOCCFL": "1st Occurrence within Subject Flag",
     "AOCCSFL": "1st Occurrence of SOC Flag", "AOCCPFL": "1st Occurrence of Preferred Term Flag",
     "AOCCIFL": "1st Max Sev./Int. Occurrence Flag",
@@ -132,6 +133,8 @@ METHODS = {
     "CNSDTDSC": "What the censoring date is.",
     "SRCDOM": "Dataset ADT was taken from.", "SRCVAR": "Variable ADT was taken from.",
     "SRCSEQ": "ASEQ of the ADRS record ADT was taken from.",
+    "AEIRAE": "SUPPAE.QVAL where QNAM = 'AEIRAE', matched on USUBJID and AESEQ (IDVARVAL); "
+              "set by the study's ADaM option adae.supp.",
     "ASTDTM": "AE.AESTDTC; missing month/day imputed to the first, never before TRTSDT when "
               "the partial date allows it; missing time 00:00.",
     "ASTDT": "Date part of ASTDTM.", "ASTDTF": "Date imputation flag of ASTDTM.",

@@ -149,6 +149,8 @@ class AdaeOptions(_M):
                                                     max_dates=("DTHDT", "EOSDT"))
     initial_grade_qnam: str | None = Field(None, description="SUPPAE QNAM of the grade before "
                                                              "first dose (worsening)")
+    supp: dict[str, str] = Field({}, description="ADAE variable -> SUPPAE QNAM whose QVAL it "
+                                                 "carries (e.g. AEIRAE: AEIRAE, immune-related)")
 
 
 class AdtrOptions(_M):
