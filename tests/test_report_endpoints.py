@@ -268,9 +268,12 @@ def test_teae_by_soc_pt_max_grade(ep):
         ["PT", ren, "PROTEINURIA", 9, 1, 1, 0, 0, 0, 0, 0],
     ]
     ov = ep.teae_overview.set_index("CATEGORY")["n"].to_dict()
-    # grade >= 3: S01, S03, S07; serious: S07; no grade 5
+    # grade >= 3: S01, S03, S07; serious: S07; no grade 5, so none leading to death (the
+    # row is shown with 0 because ADAE has a CTCAE grade)
     assert ov == {"Any TEAE": 6, "Grade \u2265 3 TEAE": 3, "Serious TEAE": 1,
-                  "Grade 5 (fatal) TEAE": 0}
+                  "TEAE leading to death": 0}
+    # grade >= 3 column = subjects whose worst grade on the row is 3, 4 or 5
+    assert t["HIGH"].tolist() == [3, 1, 1, 0, 2, 2, 0, 0, 0, 0]
     assert ep.grade_source == "ATOXGRN"
 
 

@@ -95,19 +95,29 @@ def test_layout_and_self_contained(built):
 
 def test_numbers_on_the_page(built):
     text = _parse(built / "report.html").text
-    # ORR 3/10 = 30.0% (6.7-65.2), confirmed 2/10 (2.5-55.6), DCR 6/10 (26.2-87.8)
-    assert "3 / 10 30.0% 6.7–65.2" in text
-    assert "2 / 10 20.0% 2.5–55.6" in text
-    assert "6 / 10 60.0% 26.2–87.8" in text
+    # confirmed table first (CBOR): CR 1, PR 1, SD 4, PD 2, NE 1, missing 1 of 10; ORR 2/10
+    # (2.5-55.6), DCR 6/10 (26.2-87.8); then unconfirmed (BOR): ORR 3/10 = 30.0% (6.7-65.2)
+    ci = "95% CI (Clopper-Pearson)"
+    assert ("Complete response (CR) 1 (10.0%) Partial response (PR) 1 (10.0%) Stable disease "
+            "(SD) 4 (40.0%) Progressive disease (PD) 2 (20.0%) Not evaluable (NE) 1 (10.0%) "
+            "Missing (no response assessment) 1 (10.0%) Objective response rate (CR + PR) "
+            f"2 (20.0%) {ci} 2.5–55.6 % Disease control rate (CR + PR + SD) 6 (60.0%) "
+            f"{ci} 26.2–87.8 %") in text
+    assert f"Objective response rate (CR + PR) 3 (30.0%) {ci} 6.7–65.2 %" in text
+    assert text.index("(ADRS PARAMCD = CBOR)") < text.index("(ADRS PARAMCD = BOR)")
     # PFS median 200 days = 6.6 months, CI 45 days = 1.5 months to NE; OS 330 d = 10.8 mo
     assert "DRUG X 100 MG QD 10 6 4 6.6 1.5–NE 200" in text
     assert "DRUG X 100 MG QD 10 6 4 10.8 3.0–NE 330" in text
     # DoR: 3 responders, 2 events, median 258 days = 8.5 months
     assert "DRUG X 100 MG QD 3 2 1 8.5 6.8–NE 258" in text
-    # TEAE: any 6/9, grade >= 3 3/9, diarrhoea 4 (44.4%) with grades 1 1 1 0 0 and 1 missing
+    # TEAE: any 6/9, grade >= 3 3/9; diarrhoea: grades 1, 2, 3 one subject each (1/9 =
+    # 11.1%), none at 4 or 5, 1 without a grade; any grade 4 (44.4%), grade >= 3 1 (11.1%)
     assert "Any TEAE 6 (66.7%)" in text
     assert "Grade ≥ 3 TEAE 3 (33.3%)" in text
-    assert "DIARRHOEA 4 (44.4%) 1 1 1 0 0 1" in text
+    assert ("Grade 1 Grade 2 Grade 3 Grade 4 Grade 5 Grade missing Any grade Grade ≥ 3"
+            in text)
+    assert ("DIARRHOEA 1 (11.1%) 1 (11.1%) 1 (11.1%) 0 0 1 (11.1%) 4 (44.4%) 1 (11.1%)"
+            in text)
     # study summary from study.yaml and the gate-override banner
     assert "SURU-STS-II" in text and "Phase II trial" in text
     assert "The export gate was overridden" in text
@@ -209,8 +219,10 @@ def test_pharmaverse_multi_arm_page(tmp_path):
     out = tmp_path / "pv"
     write_report(frames, out, study=None, inventory=_inventory(frames), endpoints=ep)
     text = _parse(out / "report.html").text
-    # multi-arm response table: per group n / N and % (CI); Total ORR 4/254
-    assert "4 / 254 1.6% (0.4–4.0)" in text
+    # multi-arm response table: a column per group and Total; Total ORR 4/254 = 1.6%
+    # (0.4-4.0); unconfirmed only (the pharmaverse ADRS has BOR, no CBOR)
+    assert re.search(r"Objective response rate \(CR \+ PR\)( \S+ \([\d.]+%\)| 0){3} "
+                     r"4 \(1\.6%\) 95% CI \(Clopper-Pearson\)( \S+ %){3} 0\.4–4\.0 %", text)
     assert "ADSL has no FASFL; the efficacy population is SAFFL = 'Y'." in text
     # TEAEs tabulated by severity when there is no CTCAE grade
     assert "By system organ class and preferred term: any grade and severe" in text

@@ -623,6 +623,8 @@ def _swimmer(adsl: pd.DataFrame | None, adrs: pd.DataFrame | None, subjects, max
     else:
         reach = pd.concat([alive, last_seen], axis=1).max(axis=1)
     dur = dur.where(~ongoing | reach.isna() | (dur >= reach), reach)
+    # no end of treatment recorded but the subject died: treatment ended by death at latest
+    dur = dur.where(dur.notna() | ongoing, death)
     dur = dur.where(death.isna() | dur.isna() | (dur <= death), death).fillna(1.0)
     follow = pd.concat([alive, death, last_seen], axis=1).max(axis=1)
     follow = follow.where(follow > dur)
@@ -821,8 +823,11 @@ def _km_origin(adtte: pd.DataFrame | None, adsl: pd.DataFrame | None) -> dict[st
         if ref is None:
             continue
         m = rec[["USUBJID", "STARTDT"]].merge(ref, on="USUBJID", how="left")
-        for col, label in names:
-            if col in m.columns and m["STARTDT"].eq(m[col]).all():
+        for col, label in names:       # compared where ADSL has the date (not for undosed)
+            if col not in m.columns:
+                continue
+            both = m[m[col].notna()]
+            if len(both) and both["STARTDT"].eq(both[col]).all():
                 out[paramcd] = label
                 break
     return out

@@ -55,7 +55,7 @@ def waterfall_limits(pchg: np.ndarray) -> tuple[float, float]:
     """
     lo = min(float(np.nanmin(pchg)), -30.0) - 10.0
     hi = max(float(np.nanmax(pchg)), 20.0) + 10.0
-    return max(np.floor(lo / 10.0) * 10.0, -105.0), np.ceil(hi / 10.0) * 10.0
+    return float(max(np.floor(lo / 10.0) * 10.0, -105.0)), float(np.ceil(hi / 10.0) * 10.0)
 
 
 _RC = {"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10,
