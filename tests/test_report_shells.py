@@ -276,6 +276,19 @@ def test_simon_on_the_page(hand, tmp_path):
     assert "2 of the first 10 subjects responded (only 10 of the planned 18 enrolled)" in html
 
 
+def test_simon_when_the_caller_computed_endpoints_without_it(hand, tmp_path):
+    # the build computes the numbers while it writes the datasets and passes them in; the
+    # page still reads the primary endpoint against the study's design, without changing
+    # the caller's object
+    study = load_study("surufatinib-envafolimab-sts")
+    ep = compute_endpoints(hand)
+    assert ep.simon is None
+    write_report(hand, tmp_path, study=study, inventory=[], endpoints=ep)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "2/18: stop for futility if at most 2 of the first 18 subjects respond" in html
+    assert ep.simon is None
+
+
 # --- swimmer: no bar past the end of treatment or death ------------------------------
 
 def test_swimmer_bar_stops_at_end_of_treatment_or_death(hand):

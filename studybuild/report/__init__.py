@@ -7,10 +7,12 @@ matplotlib, lifelines, scipy and jinja2 are imported inside the functions that u
 """
 
 from studybuild.report.endpoints import (DAYS_PER_MONTH, Endpoints, KMFit, Proportion,
-                                         clopper_pearson, compute_endpoints, kaplan_meier,
-                                         numbers_at_risk, survival_quantile)
+                                         clopper_pearson, compute_endpoints, compute_simon,
+                                         kaplan_meier, numbers_at_risk, survival_at,
+                                         survival_quantile)
 from studybuild.report.writer import write_report
 
 __all__ = ["DAYS_PER_MONTH", "Endpoints", "KMFit", "Proportion", "clopper_pearson",
-           "compute_endpoints", "kaplan_meier", "numbers_at_risk", "survival_quantile",
+           "compute_endpoints", "compute_simon", "kaplan_meier", "numbers_at_risk",
+           "survival_at", "survival_quantile",
            "write_report"]

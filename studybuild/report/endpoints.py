@@ -904,6 +904,31 @@ def _simon(spec, per_subject: dict[str, pd.DataFrame], subjects: pd.DataFrame | 
                        target_alpha=float(spec.alpha), target_power=float(spec.power))
 
 
+def compute_simon(adam: Mapping[str, pd.DataFrame], spec: "SimonTwoStage", *,
+                  population: str | None = "FASFL", conf_level: float = 0.95,
+                  notes: list[str] | None = None) -> SimonResult | None:
+    """The primary response endpoint against its Simon two-stage design, from ADSL and ADRS
+    alone (what :func:`compute_endpoints` returns as ``simon``, for a caller that computed the
+    other endpoints without the design).
+
+    >>> from studybuild.datasets import read_folder
+    >>> from studybuild.study import SimonTwoStage
+    >>> spec = SimonTwoStage(p0=0.1, p1=0.3, alpha=0.05, power=0.8, n1=4, r1=0, n=8, r=2)
+    >>> res = compute_simon(read_folder("tests/data/report/handmade").frames(), spec)
+    >>> res.stage1_responders, res.final_responders, res.total.n, res.total.N
+    (2, 2, 2, 10)
+    """
+    notes = notes if notes is not None else []
+    adsl, adrs = _get(adam, "ADSL"), _get(adam, "ADRS")
+    fallback = tuple(f for f in POPULATION_FALLBACK if f != population)
+    subjects, _ = _population(adsl, population, fallback, None, "efficacy", notes)
+    if subjects is None:
+        return None
+    _, _, per_subject = _response(adrs, subjects, _groups(subjects["GROUP"]) or (ALL,), None,
+                                  conf_level, notes)
+    return _simon(spec, per_subject, subjects, adsl, conf_level, notes)
+
+
 def compute_endpoints(adam: Mapping[str, pd.DataFrame], *, population: str | None = "FASFL",
                       safety_population: str | None = "SAFFL", arm_var: str | None = "TRT01P",
                       safety_arm_var: str | None = "TRT01A", conf_level: float = 0.95,

@@ -9,6 +9,7 @@ page. No clock time, host name or absolute path is written: the same inputs give
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -19,7 +20,7 @@ import pandas as pd
 from studybuild import __version__
 from studybuild.atomic import write_bytes, write_text
 from studybuild.report.endpoints import (DAYS_PER_MONTH, RESPONSE_ORDER, TOTAL, Endpoints,
-                                         compute_endpoints)
+                                         compute_endpoints, compute_simon)
 
 if TYPE_CHECKING:
     from studybuild.study import Study
@@ -447,6 +448,14 @@ def render_report(adam: Mapping[str, pd.DataFrame], *, study: "Study | None",
     ep = endpoints if endpoints is not None else compute_endpoints(
         adam, data_cutoff=study.dates.data_cutoff if study is not None else None,
         simon=study.design.simon_two_stage if study is not None else None)
+    spec = study.design.simon_two_stage if study is not None else None
+    if spec is not None and ep.simon is None:
+        # numbers computed without the design (e.g. by the build, in parallel with the
+        # dataset writes): read the primary endpoint against it here, on a copy
+        notes = list(ep.notes)
+        ep = dataclasses.replace(ep, simon=compute_simon(
+            adam, spec, population=ep.population, conf_level=ep.conf_level, notes=notes))
+        ep.notes = list(dict.fromkeys(notes))
     pngs = dict(figures) if figures is not None else draw_figures(ep)
     adsl = _frame(adam, "ADSL")
     studyid = (study.studyid if study is not None else
