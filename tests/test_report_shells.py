@@ -117,6 +117,9 @@ def test_landmark_after_last_time_is_not_estimable():
     # S: 1 before 10, 2/3 from 10, 0 from 30 (2/3 * 0/1); beyond 30 not defined
     assert got["survival"].tolist()[:3] == pytest.approx([1.0, 2 / 3, 0.0])
     assert math.isnan(got["survival"].iloc[3])
+    # no band while S is still 1 (before the first event); one from the first event on
+    assert math.isnan(got["lower"].iloc[0]) and math.isnan(got["upper"].iloc[0])
+    assert 0 < got["lower"].iloc[1] < 2 / 3 < got["upper"].iloc[1] < 1
 
 
 def test_median_follow_up_by_reverse_km(ep):

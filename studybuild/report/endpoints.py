@@ -222,7 +222,7 @@ def kaplan_meier(time: np.ndarray, event: np.ndarray, conf_level: float = 0.95) 
 def survival_at(curve: pd.DataFrame, at: Sequence[float]) -> pd.DataFrame:
     """The step curve of a :class:`KMFit` read at each time in ``at``: survival and its
     pointwise band (the values of the last step at or before the time). NaN beyond the last
-    observed time, where the estimate is not defined.
+    observed time, where the estimate is not defined, and a NaN band while S is still 1.
 
     >>> fit = kaplan_meier(np.array([1., 2, 3, 4]), np.array([1, 0, 1, 0]))
     >>> survival_at(fit.curve, [0.5, 2.5, 9])["survival"].round(4).tolist()
@@ -238,8 +238,13 @@ def survival_at(curve: pd.DataFrame, at: Sequence[float]) -> pd.DataFrame:
         v = curve[col].to_numpy(dtype="float64")
         return np.where(ok, v[j] if v.size else np.nan, np.nan)
 
-    return pd.DataFrame({"time": at, "survival": pick("survival"), "lower": pick("lower"),
-                         "upper": pick("upper")})
+    surv = pick("survival")
+    # before the first event S = 1 and the log(-log) interval is not defined (SAS and R give
+    # none); lifelines reports (1, 1) there
+    band = ok & (surv < 1.0)
+    return pd.DataFrame({"time": at, "survival": surv,
+                         "lower": np.where(band, pick("lower"), np.nan),
+                         "upper": np.where(band, pick("upper"), np.nan)})
 
 
 def numbers_at_risk(time: np.ndarray, at: Sequence[float]) -> np.ndarray:

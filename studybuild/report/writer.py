@@ -321,6 +321,8 @@ def _km_view(ep: Endpoints, paramcd: str) -> dict[str, Any]:
                     continue
                 est, ci = fmt_rate(float(x["survival"].iloc[0]), float(x["lower"].iloc[0]),
                                    float(x["upper"].iloc[0]))
+                if math.isnan(float(x["lower"].iloc[0])):
+                    ci = "NE"
                 cells.append({"rate": est, "ci": ci, "risk": str(int(x["n_at_risk"].iloc[0]))})
             marks.append({"month": f"{m:g}", "cells": cells})
     for row, r in zip(rows, km.to_dict("records")):
