@@ -245,6 +245,20 @@ def test_simon_spec_is_validated():
     assert load_study("surufatinib-sts").design.simon_two_stage is None
 
 
+def test_bad_simon_block_is_a_spec_error_with_its_line(tmp_path):
+    from studybuild.errors import SpecError
+    from studybuild.study import Study
+    from studybuild.yamlspec import load_model
+
+    src = (Path(__file__).parent.parent / "specs" / "studies" / "surufatinib-envafolimab-sts"
+           / "study.yaml").read_text(encoding="utf-8")
+    assert "    p1: 0.25\n" in src
+    path = tmp_path / "study.yaml"
+    path.write_text(src.replace("    p1: 0.25\n", "    p1: 0.05\n"), encoding="utf-8")
+    with pytest.raises(SpecError, match=r"study\.yaml:\d+: design\.simon_two_stage: p0"):
+        load_model(Study, path)
+
+
 def test_simon_stages_follow_enrolment_order(hand):
     # enrolment in reverse order: S10, S09, ..., S01 (one day apart); S11 is not in FASFL
     adsl = hand["ADSL"].copy()
