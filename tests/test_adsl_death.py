@@ -331,3 +331,19 @@ def test_not_mapped_on_a_mapped_field_is_a_spec_error(tmp_path):
     msg = str(e.value)
     assert "DEATH_DATE" in msg and "not_mapped" in msg and "DM.DTHDTC" in msg
     assert "forms.yaml" in msg
+
+
+def test_third_study_accounts_for_every_field_and_its_death_ends_the_study():
+    from sdtm.build import build_sdtm
+    from validation.run import validate
+
+    res = build_sdtm(THIRD, THIRD / "raw")
+    assert [f for f in res.findings if f.rule_id == "SB-MAP-UNMAPPED-FIELD"] == []
+    assert res.accounting["FIELDS_UNACCOUNTED"].eq(0).all()
+    adsl = build_adam(res.datasets).datasets["ADSL"]
+    # patient 0002 died on 15/06/2022: the DS death is a disposition event
+    dead = adsl[adsl["DTHFL"].eq("Y")]
+    assert dead[["USUBJID", "EOSSTT", "DCSREAS"]].values.tolist() == \
+        [["ZETA-201-11-0002", "DISCONTINUED", "DEATH"]]
+    rep = validate({"ADSL": adsl}, rules=["ADAM-DEATH-ONGOING"], run_suites=False)
+    assert [f.rule_id for f in rep.findings] == []
