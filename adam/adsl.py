@@ -310,7 +310,7 @@ def _end_of_treatment(adsl: pd.DataFrame, ds: pd.DataFrame, ex: pd.DataFrame | N
         else np.zeros(n, bool)
     ongoing = np.zeros(n, dtype=bool)
     parts = []
-    for k, (name, t) in enumerate(treatments.items()):
+    for k, t in enumerate(treatments.values()):
         m = t.ds.mask(ds) & disp
         if not m.any():
             continue
