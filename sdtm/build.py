@@ -310,6 +310,12 @@ def build_sdtm_cli(study: str, raw: Path, out: Path) -> int:
     console.print(f"raw rows: {int(acc['ROWS_READ'].sum())} read = "
                   f"{int(acc['ROWS_MAPPED'].sum())} mapped + "
                   f"{int(acc['ROWS_EXCLUDED'].sum())} excluded (traceability/exclusions.csv)")
+    if "FIELDS" in acc.columns:
+        console.print(f"raw fields: {int(acc['FIELDS'].sum())} declared = "
+                      f"{int(acc['FIELDS_MAPPED'].sum())} mapped + "
+                      f"{int(acc['FIELDS_NOT_MAPPED'].sum())} not mapped (with a reason) + "
+                      f"{int(acc['FIELDS_UNACCOUNTED'].sum())} unaccounted for "
+                      "(SB-MAP-UNMAPPED-FIELD)")
     counts = result.findings.counts()
     console.print(f"findings: {counts['error']} error, {counts['warning']} warning, "
                   f"{counts['notice']} notice (traceability/findings.json)")
