@@ -20,7 +20,7 @@ from adam.dates import DateImputation, convert_dtc_to_dt, derive_vars_dt, derive
     derive_vars_dtm_to_dt, dtc_is_invalid
 from adam.derive import (DateSource, derive_var_extreme_dt, derive_var_merged_exist_flag,
                          derive_vars_cat, derive_vars_duration, derive_vars_merged)
-from adam.options import AdamOptions
+from adam.options import AdamOptions, AdslOptions, TreatmentEnd
 from studybuild.errors import InputError
 from studybuild.findings import Findings
 
@@ -169,23 +169,7 @@ def build_adsl(sdtm: Mapping[str, pd.DataFrame], *, options: AdamOptions,
             new["DCSREASP"] = str_col(last_eos["_T"].where(last_eos["_D"].eq("OTHER"))
                                       .to_numpy(dtype=object))
         adsl = adsl.assign(**new)
-        eot = o.eot.mask(ds_ext) & disp
-        if eot.any():
-            last_eot = derive_vars_merged(adsl[KEYS], dataset_add=ds_ext, filter_add=eot,
-                                          by_vars=KEYS, new_vars={"_D": "DSDECOD"},
-                                          order=["DSSTDT", *seq], mode="last", exist_flag="_E")
-            st = _status(last_eot["_D"])
-            st = np.where(last_eot["_E"].eq("Y").to_numpy(), st,
-                          np.where(adsl["TRTSDT"].notna().to_numpy(), "ONGOING", None))
-            adsl = adsl.assign(
-                EOTSTT=str_col(st),
-                DCTREAS=str_col(last_eot["_D"].where(~last_eot["_D"].isin(
-                    ["COMPLETED", "SCREEN FAILURE"])).to_numpy(dtype=object)))
-        else:
-            findings.add("ADAM-ADSL-NOEOT", "notice",
-                         "DS has no end-of-treatment disposition records (DSCAT DISPOSITION "
-                         "EVENT with EPOCH TREATMENT): EOTSTT is not derived", dataset="ADSL",
-                         variable="EOTSTT")
+        adsl = _end_of_treatment(adsl, ds_ext, sdtm.get("EX"), o, disp, seq, findings)
         frv = (ds_ext["DSCAT"].eq("OTHER EVENT") & decod.eq("FINAL RETRIEVAL VISIT")).to_numpy() \
             if "DSCAT" in ds_ext.columns else np.zeros(len(ds_ext), bool)
         if frv.any():
@@ -217,7 +201,7 @@ def build_adsl(sdtm: Mapping[str, pd.DataFrame], *, options: AdamOptions,
     #    earlier than the last date known alive: death_imputation.min_dates [LSTALVDT]) ------
     adsl = _lstalvdt(adsl, sdtm, o.lstalvdt, findings)
     adsl = adsl.drop(columns=[c for c in ("_ONGOING",) if c in adsl.columns])
-    adsl = _death(adsl, sdtm, o.death_imputation, findings)
+    adsl = _death(adsl, sdtm, o, findings)
     after = day_numbers(adsl["LSTALVDT"]) > day_numbers(adsl["DTHDT"])
     if after.any():
         findings.add("ADAM-ADSL-ALIVEAFTERDEATH", "warning",
@@ -311,9 +295,60 @@ def _ongoing_end(adsl: pd.DataFrame, ex_ext: pd.DataFrame, dosed: np.ndarray, ho
     return adsl.assign(TRTEDTM=pd.Series(end), TRTETMF=str_col(tmf), _ONGOING=ongoing)
 
 
-def _death(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], imp: DateImputation,
+def _end_of_treatment(adsl: pd.DataFrame, ds: pd.DataFrame, ex: pd.DataFrame | None,
+                      o: AdslOptions, disp: np.ndarray, seq: list[str],
+                      findings: Findings) -> pd.DataFrame:
+    """EOTSTT and DCTREAS from the DS records that end each study treatment (``eot_treatments``,
+    or the single ``eot`` filter). Which records end a treatment is decided by what they are
+    (category, subcategory), never by their epoch, so a death in follow-up ends treatment.
+    A subject is ONGOING while a treatment they received has no ending record; once all have
+    ended, the status and reason are those of the latest ending record (on one day, a
+    discontinuation outranks a completion)."""
+    treatments = o.eot_treatments or {"": TreatmentEnd(ds=o.eot)}
+    n = len(adsl)
+    dosed_any = adsl["TRTSDT"].notna().to_numpy() if "TRTSDT" in adsl.columns \
+        else np.zeros(n, bool)
+    ongoing = np.zeros(n, dtype=bool)
+    parts = []
+    for k, t in enumerate(treatments.values()):
+        m = t.ds.mask(ds) & disp
+        if not m.any():
+            continue
+        sub = ds[m]
+        parts.append(sub[KEYS].assign(_D=sub["DSDECOD"].to_numpy(),
+                                      _DT=sub["DSSTDT"].to_numpy(), _K=float(k),
+                                      _S=pd.to_numeric(sub[seq[0]], errors="coerce").to_numpy()
+                                      if seq else 0.0))
+        ended = isin_values(adsl["USUBJID"], sub["USUBJID"].unique())
+        if t.ex is not None and ex is not None and len(ex) and "USUBJID" in ex.columns:
+            given = ex[_valid_dose(ex) & t.ex.mask(ex)]
+            received = isin_values(adsl["USUBJID"], given["USUBJID"].unique())
+        else:
+            received = dosed_any
+        ongoing |= received & ~ended
+    if not parts:
+        findings.add("ADAM-ADSL-NOEOT", "notice",
+                     "DS has no end-of-treatment disposition records (the ADSL options eot / "
+                     "eot_treatments select none): EOTSTT is not derived", dataset="ADSL",
+                     variable="EOTSTT")
+        return adsl
+    ends = pd.concat(parts, ignore_index=True)
+    ends = ends.assign(_NC=(~ends["_D"].isin(["COMPLETED"])).to_numpy(dtype="float64"))
+    last = derive_vars_merged(adsl[KEYS], dataset_add=ends, by_vars=KEYS,
+                              new_vars={"_D": "_D"}, order=["_DT", "_NC", "_K", "_S"],
+                              mode="last", exist_flag="_E")
+    has = last["_E"].eq("Y").to_numpy()
+    st = np.where(ongoing, "ONGOING", np.where(has, _status(last["_D"]), None))
+    st = np.where(~ongoing & ~has & dosed_any, "ONGOING", st)
+    reas = last["_D"].where(has & ~ongoing & ~last["_D"].isin(["COMPLETED", "SCREEN FAILURE"])
+                            .to_numpy())
+    return adsl.assign(EOTSTT=str_col(st), DCTREAS=str_col(reas.to_numpy(dtype=object)))
+
+
+def _death(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], o: AdslOptions,
            findings: Findings) -> pd.DataFrame:
     ds = sdtm.get("DS")
+    imp = o.death_imputation
     if "DTHDTC" in adsl.columns:
         adsl = derive_vars_dt(adsl, dtc="DTHDTC", new_vars_prefix="DTH", imputation=imp)
     else:
@@ -341,42 +376,7 @@ def _death(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], imp: DateImputa
                              "is empty", dataset="ADSL", variable="DTHDT")
     if "DTHFL" not in adsl.columns:
         adsl = adsl.assign(DTHFL=flag(adsl["DTHDT"].notna().to_numpy()))
-    # cause of death: fatal AE, then DD, then DS
-    causes = []
-    ae = sdtm.get("AE")
-    if ae is not None and len(ae) and {"AEOUT", "AEDECOD"} <= set(ae.columns):
-        fatal = ae[ae["AEOUT"].eq("FATAL").to_numpy()]
-        if len(fatal):
-            causes.append(fatal[KEYS].assign(_C=fatal["AEDECOD"].to_numpy(), _DOM="AE",
-                                              _NR=1.0, _S=fatal.get("AESEQ", 0)))
-    dd = sdtm.get("DD")
-    if dd is not None and len(dd) and {"DDTESTCD", "DDORRES"} <= set(dd.columns):
-        prim = dd[dd["DDTESTCD"].isin(["PRCDTH"]).to_numpy()]
-        if len(prim):
-            val = prim["DDSTRESC"] if "DDSTRESC" in prim.columns else prim["DDORRES"]
-            causes.append(prim[KEYS].assign(_C=val.fillna(prim["DDORRES"]).to_numpy(),
-                                            _DOM="DD", _NR=2.0, _S=0.0))
-    if ds is not None and len(ds) and {"DSDECOD", "DSTERM"} <= set(ds.columns):
-        dsd = ds[ds["DSDECOD"].eq("DEATH").to_numpy() & ds["DSTERM"].ne("DEATH").to_numpy()]
-        if len(dsd):
-            causes.append(dsd[KEYS].assign(_C=dsd["DSTERM"].to_numpy(), _DOM="DS", _NR=3.0,
-                                           _S=dsd.get("DSSEQ", 0)))
-    if causes:
-        allc = pd.concat(causes, ignore_index=True)
-        allc["_S"] = pd.to_numeric(allc["_S"], errors="coerce")
-        adsl = derive_vars_merged(adsl, dataset_add=allc, by_vars=KEYS,
-                                  new_vars={"DTHCAUS": "_C", "DTHDOM": "_DOM"},
-                                  order=["_NR", "_S"], mode="first")
-        dead = adsl["DTHDT"].notna().to_numpy() | adsl["DTHFL"].eq("Y").to_numpy()
-        adsl = adsl.assign(DTHCAUS=adsl["DTHCAUS"].where(dead),
-                           DTHDOM=adsl["DTHDOM"].where(dead))
-        cause = adsl["DTHCAUS"].astype("str").str.upper()
-        pd_words = cause.str.contains("PROGRESSIVE DISEASE|DISEASE RELAPSE|DISEASE PROGRESSION",
-                                      regex=True).fillna(False).to_numpy(bool)
-        grp = np.where(adsl["DTHDOM"].isna(), None,
-                       np.where(adsl["DTHDOM"].eq("AE"), "ADVERSE EVENT",
-                                np.where(pd_words, "PROGRESSIVE DISEASE", "OTHER")))
-        adsl = adsl.assign(DTHCGR1=str_col(grp))
+    adsl = _death_cause(adsl, sdtm, o)
     if "TRTSDT" in adsl.columns:
         adsl = derive_vars_duration(adsl, new_var="DTHADY", start_date="TRTSDT",
                                     end_date="DTHDT")
@@ -389,6 +389,65 @@ def _death(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], imp: DateImputa
         adsl = adsl.assign(LDDTHGR1=str_col(gr), DTH30FL=flag(gr == "<= 30"),
                            DTHA30FL=flag(gr == "> 30"), DTHB30FL=flag(b30))
     return adsl
+
+
+def _death_cause(adsl: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame],
+                 o: AdslOptions) -> pd.DataFrame:
+    """DTHCAUS, DTHDOM and DTHCGR1 (admiral's template, with DD): the first source of
+    ``o.death_cause_sources`` that has a cause for the subject: a fatal adverse event
+    (AE.AEDECOD where AEOUT is FATAL, earliest AESEQ), the primary cause of death collected on
+    the death form (DD.DDSTRESC, else DDORRES, where DDTESTCD is PRCDTH), the DS death record's
+    term when it says more than "death". DTHCGR1: ADVERSE EVENT for a cause from AE, else the
+    first of ``o.death_cause_groups`` whose words the cause contains, else OTHER."""
+    causes = []
+    rank = {d: float(i) for i, d in enumerate(o.death_cause_sources)}
+    ae = sdtm.get("AE")
+    if "AE" in rank and ae is not None and len(ae) and {"AEOUT", "AEDECOD"} <= set(ae.columns):
+        fatal = ae[ae["AEOUT"].eq("FATAL").to_numpy() & ae["AEDECOD"].notna().to_numpy()]
+        if len(fatal):
+            causes.append(fatal[KEYS].assign(_C=fatal["AEDECOD"].to_numpy(), _DOM="AE",
+                                              _NR=rank["AE"], _S=fatal.get("AESEQ", np.nan)))
+    dd = sdtm.get("DD")
+    if "DD" in rank and dd is not None and len(dd) and {"DDTESTCD", "DDORRES"} <= \
+            set(dd.columns):
+        prim = dd[dd["DDTESTCD"].eq("PRCDTH").to_numpy()]
+        val = prim["DDSTRESC"].fillna(prim["DDORRES"]) if "DDSTRESC" in prim.columns \
+            else prim["DDORRES"]
+        prim, val = prim[val.notna().to_numpy()], val[val.notna().to_numpy()]
+        if len(prim):
+            causes.append(prim[KEYS].assign(_C=val.to_numpy(), _DOM="DD", _NR=rank["DD"],
+                                            _S=prim.get("DDSEQ", np.nan)))
+    ds = sdtm.get("DS")
+    if "DS" in rank and ds is not None and len(ds) and {"DSDECOD", "DSTERM"} <= set(ds.columns):
+        # a term that only says "death" is no cause
+        term = ds["DSTERM"].astype("str").str.strip().str.upper()
+        dsd = ds[ds["DSDECOD"].eq("DEATH").to_numpy() & term.notna().to_numpy()
+                 & ~term.isin(["DEATH"]).to_numpy()]
+        if len(dsd):
+            causes.append(dsd[KEYS].assign(_C=dsd["DSTERM"].to_numpy(), _DOM="DS",
+                                           _NR=rank["DS"], _S=dsd.get("DSSEQ", np.nan)))
+    if not causes:
+        return adsl
+    allc = pd.concat(causes, ignore_index=True)
+    allc["_S"] = pd.to_numeric(allc["_S"], errors="coerce")
+    adsl = derive_vars_merged(adsl, dataset_add=allc, by_vars=KEYS,
+                              new_vars={"DTHCAUS": "_C", "DTHDOM": "_DOM"},
+                              order=["_NR", "_S"], mode="first")
+    dead = adsl["DTHDT"].notna().to_numpy() | adsl["DTHFL"].eq("Y").to_numpy()
+    adsl = adsl.assign(DTHCAUS=str_col(adsl["DTHCAUS"].where(dead).to_numpy(dtype=object)),
+                       DTHDOM=str_col(adsl["DTHDOM"].where(dead).to_numpy(dtype=object)))
+    cause = adsl["DTHCAUS"].astype("str").str.upper()
+    grp = np.where(adsl["DTHDOM"].isna().to_numpy(), None,
+                   np.where(adsl["DTHDOM"].eq("AE").to_numpy(), "ADVERSE EVENT", "OTHER")
+                   ).astype(object)
+    todo = adsl["DTHDOM"].notna().to_numpy() & ~adsl["DTHDOM"].eq("AE").to_numpy()
+    for g in o.death_cause_groups:               # first matching group wins
+        hit = np.zeros(len(adsl), dtype=bool)
+        for word in g.contains:
+            hit |= cause.str.contains(word.upper(), regex=False).fillna(False).to_numpy(bool)
+        grp[todo & hit] = g.group
+        todo &= ~hit
+    return adsl.assign(DTHCGR1=str_col(grp))
 
 
 def _last_per_subject(frame: pd.DataFrame, dates: np.ndarray, seq: pd.Series | None

@@ -77,24 +77,32 @@ METHODS = {
     "TRTDURD": "TRTEDT - TRTSDT + 1.",
     "SCRFDT": "DS.DSSTDTC of the disposition event SCREEN FAILURE.",
     "EOSDT": "DS.DSSTDTC of the last end-of-study disposition event (other than screen "
-             "failure).",
+             "failure; DSCAT DISPOSITION EVENT, DSSCAT other than STUDY TREATMENT unless the "
+             "study's ADaM options say otherwise).",
     "EOSSTT": "COMPLETED if the end-of-study disposition is COMPLETED, DISCONTINUED for any "
               "other reason, ONGOING without one; missing for screen failures.",
     "DCSREAS": "DS.DSDECOD of the end-of-study disposition when not COMPLETED.",
     "DCSREASP": "DS.DSTERM when DS.DSDECOD is OTHER.",
-    "EOTSTT": "As EOSSTT, from the end-of-treatment disposition event (EPOCH TREATMENT).",
-    "DCTREAS": "DS.DSDECOD of the end-of-treatment disposition when not COMPLETED.",
+    "EOTSTT": "As EOSSTT, from the disposition events that end study treatment, chosen by "
+              "what they are (DSCAT DISPOSITION EVENT, DSSCAT STUDY TREATMENT or the drug, as "
+              "the study's ADaM options declare), never by their epoch: ONGOING while a "
+              "treatment the subject received has no ending record, else the status of the "
+              "latest ending record.",
+    "DCTREAS": "DS.DSDECOD of the latest end-of-treatment disposition when not COMPLETED.",
     "FRVDT": "DS.DSSTDTC of the other event FINAL RETRIEVAL VISIT.",
     "RANDDT": "DS.DSSTDTC of the protocol milestone RANDOMIZED.",
     "ENRLDT": "DS.DSSTDTC of the first enrolment milestone.",
     "DTHDT": "DM.DTHDTC (else DS.DSSTDTC of a DEATH disposition); partial dates imputed as set "
              "in the study's ADaM options (default: first day of the month/year).",
     "DTHDTF": "Imputation flag of DTHDT (D: day, M: month imputed).",
-    "DTHCAUS": "AE.AEDECOD of a fatal adverse event (AEOUT FATAL), else DD primary cause of "
-               "death, else DS.DSTERM of the DEATH disposition.",
+    "DTHCAUS": "AE.AEDECOD of a fatal adverse event (AEOUT FATAL), else DD.DDSTRESC of the "
+               "primary cause of death (DDTESTCD PRCDTH), else DS.DSTERM of the DEATH "
+               "disposition when it says more than 'death' (order as the study's ADaM options "
+               "set).",
     "DTHDOM": "Domain DTHCAUS was taken from.",
-    "DTHCGR1": "ADVERSE EVENT if DTHDOM is AE; PROGRESSIVE DISEASE if DTHCAUS mentions disease "
-               "progression or relapse; else OTHER.",
+    "DTHCGR1": "ADVERSE EVENT if DTHDOM is AE; else the first group of the study's ADaM "
+               "options whose words DTHCAUS contains (default: PROGRESSIVE DISEASE for disease "
+               "progression or relapse); else OTHER.",
     "DTHADY": "DTHDT - TRTSDT + 1.", "LDDTHELD": "DTHDT - TRTEDT.",
     "LDDTHGR1": "'<= 30' if LDDTHELD <= 30, '> 30' if above.",
     "DTH30FL": "Y if LDDTHGR1 is '<= 30'.", "DTHA30FL": "Y if LDDTHGR1 is '> 30'.",

@@ -80,6 +80,23 @@ class SuppVar(_M):
             f"{self.domain}.{self.value}"
 
 
+class TreatmentEnd(_M):
+    """One study treatment's end as data: the DS records that end it (``ds``: what the record
+    is, e.g. DSCAT DISPOSITION EVENT and DSSCAT naming the drug, never the epoch it falls in)
+    and the EX records that give it (``ex``; a subject with no dose of it need not end it;
+    None: every dosed subject must)."""
+
+    ds: Where
+    ex: Where | None = None
+
+
+class DeathCauseGroup(_M):
+    """A DTHCGR1 group: causes of death (DTHCAUS, upper case) containing any of the words."""
+
+    group: str
+    contains: tuple[str, ...]
+
+
 class AdslOptions(_M):
     lstalvdt: Literal["admiral", "all"] = Field(
         "admiral", description="admiral: AE start/end, LB and last dose dates (admiral's "
@@ -96,9 +113,29 @@ class AdslOptions(_M):
     fas: Literal["itt", "treated"] = Field("itt", description="FASFL: all assigned subjects "
                                                               "(itt) or those dosed (treated)")
     efficacy_requires_dose: bool = Field(True, description="EFFFL also needs SAFFL = Y")
-    eos: Where = Where(equals={"DSCAT": ("DISPOSITION EVENT",)},
-                       not_equals={"EPOCH": ("TREATMENT",)})
-    eot: Where = Where(equals={"DSCAT": ("DISPOSITION EVENT",), "EPOCH": ("TREATMENT",)})
+    # what a DS record is (category and subcategory), never the epoch it falls in: a death in
+    # follow-up ends treatment as surely as a discontinuation on treatment does
+    eos: Where = Field(Where(equals={"DSCAT": ("DISPOSITION EVENT",)},
+                             not_equals={"DSSCAT": ("STUDY TREATMENT",)}),
+                       description="DS records that end study participation (EOSSTT, EOSDT, "
+                                   "DCSREAS)")
+    eot: Where = Field(Where(equals={"DSCAT": ("DISPOSITION EVENT",),
+                                     "DSSCAT": ("STUDY TREATMENT",)}),
+                       description="DS records that end study treatment (EOTSTT, DCTREAS) "
+                                   "when eot_treatments is empty")
+    eot_treatments: dict[str, TreatmentEnd] = Field(
+        {}, description="several study treatments: each one's ending DS records (and its EX "
+                        "records); treatment is ONGOING until every treatment the subject "
+                        "received has ended")
+    death_cause_sources: tuple[Literal["AE", "DD", "DS"], ...] = Field(
+        ("AE", "DD", "DS"), description="where DTHCAUS comes from, first found wins: a fatal "
+                                        "AE (AEDECOD), the DD primary cause, the DS death term")
+    death_cause_groups: tuple[DeathCauseGroup, ...] = Field(
+        (DeathCauseGroup(group="PROGRESSIVE DISEASE",
+                         contains=("PROGRESSIVE DISEASE", "DISEASE RELAPSE",
+                                   "DISEASE PROGRESSION")),),
+        description="DTHCGR1: ADVERSE EVENT when DTHCAUS is from a fatal AE, else the first "
+                    "group whose words DTHCAUS contains, else OTHER")
     extra: dict[str, SuppVar] = Field({}, description="ADSL variable -> where its value is "
                                                       "collected (histology, prior lines...)")
 
@@ -234,5 +271,5 @@ def options_for(study: str | None) -> AdamOptions:
 
 
 __all__ = ["AdaeOptions", "AdamOptions", "AdrsOptions", "AdslOptions", "AdtrOptions",
-           "AdtteOptions", "Group", "Grouping", "StudyOptions", "SuppVar", "Where",
-           "options_for"]
+           "AdtteOptions", "DeathCauseGroup", "Group", "Grouping", "StudyOptions", "SuppVar",
+           "TreatmentEnd", "Where", "options_for"]

@@ -7,7 +7,9 @@
 what must not be mapped becomes an exclusion with its reason; only unreadable input (missing
 form file or column, wrong encoding, an invalid spec) raises InputError/SpecError (exit 2).
 Every raw row read is either in the lineage of an SDTM record or in the exclusions
-(``accounting``: ROWS_READ = ROWS_MAPPED + ROWS_EXCLUDED per form).
+(``accounting``: ROWS_READ = ROWS_MAPPED + ROWS_EXCLUDED per form), and every declared field
+is mapped or declared not mapped with a reason (FIELDS = FIELDS_MAPPED + FIELDS_NOT_MAPPED +
+FIELDS_UNACCOUNTED; an unaccounted field is finding SB-MAP-UNMAPPED-FIELD, :mod:`sdtm.fields`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from sdtm.engine import build_all
+from sdtm.fields import account_fields
 from sdtm.meta import build_metadata
 from sdtm.post import finalize_domain
 from sdtm.raw import empty_exclusions, read_raw
@@ -38,7 +41,8 @@ class SdtmResult:
     datasets: dict[str, pd.DataFrame]
     metadata: StudyMetadata
     lineage: pd.DataFrame          # DOMAIN, RECORD, USUBJID, SEQ, FORM, RAW_ROW
-    accounting: pd.DataFrame       # FORM, FILE, ROWS_READ, ROWS_MAPPED, ROWS_EXCLUDED
+    accounting: pd.DataFrame       # FORM, FILE, ROWS_READ, ROWS_MAPPED, ROWS_EXCLUDED, FIELDS,
+    #                                FIELDS_MAPPED, FIELDS_NOT_MAPPED, FIELDS_UNACCOUNTED
     exclusions: pd.DataFrame       # FORM, RAW_ROW, REASON, SUBJECT
     findings: Findings
     spec: StudySpec
@@ -192,6 +196,9 @@ def _account(spec: StudySpec, raw, state: BuildState, lineage: pd.DataFrame,
         drop=True)[["FORM", "RAW_ROW", "REASON", "SUBJECT"]]
     accounting = pd.DataFrame(acc_rows, columns=["FORM", "FILE", "ROWS_READ", "ROWS_MAPPED",
                                                  "ROWS_EXCLUDED"])
+    # the columns too: every declared field is mapped or declared not mapped with a reason
+    fields = account_fields(spec, raw, mapped, findings)
+    accounting = accounting.merge(fields, on="FORM", how="left", validate="one_to_one")
     return accounting, exclusions
 
 
@@ -303,6 +310,12 @@ def build_sdtm_cli(study: str, raw: Path, out: Path) -> int:
     console.print(f"raw rows: {int(acc['ROWS_READ'].sum())} read = "
                   f"{int(acc['ROWS_MAPPED'].sum())} mapped + "
                   f"{int(acc['ROWS_EXCLUDED'].sum())} excluded (traceability/exclusions.csv)")
+    if "FIELDS" in acc.columns:
+        console.print(f"raw fields: {int(acc['FIELDS'].sum())} declared = "
+                      f"{int(acc['FIELDS_MAPPED'].sum())} mapped + "
+                      f"{int(acc['FIELDS_NOT_MAPPED'].sum())} not mapped (with a reason) + "
+                      f"{int(acc['FIELDS_UNACCOUNTED'].sum())} unaccounted for "
+                      "(SB-MAP-UNMAPPED-FIELD)")
     counts = result.findings.counts()
     console.print(f"findings: {counts['error']} error, {counts['warning']} warning, "
                   f"{counts['notice']} notice (traceability/findings.json)")

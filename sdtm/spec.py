@@ -43,6 +43,10 @@ class _M(BaseModel):
 class FieldSpec(_M):
     label: str = ""
     required: bool = Field(True, description="the column must be in the file")
+    not_mapped: str | None = Field(None, min_length=1,
+                                   description="why no SDTM spec maps this field (a field "
+                                               "neither mapped nor declared so is finding "
+                                               "SB-MAP-UNMAPPED-FIELD; sdtm/fields.py)")
 
 
 class FormSpec(_M):
@@ -471,6 +475,9 @@ def build_spec(study: Study, folder: Path, docs: dict[str, tuple[Any, Source]]) 
     order = _build_order(spec)
     spec.domains = {d: domains[d] for d in order}
     spec.order = tuple(order)
+    from sdtm.fields import check_not_mapped
+
+    check_not_mapped(spec)
     return spec
 
 

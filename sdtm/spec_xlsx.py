@@ -17,8 +17,8 @@ read those with their usual columns and add the columns and sheets a mapping nee
   Value (P21). Rows with Terminology ``Map`` are study value maps (Term = collected text,
   Decoded Value = submission value); other rows are sponsor codelists.
 - **Forms** (added): Form, File, Title, Subject Field, Site Field, One Per Subject,
-  Duplicates, Unmapped, Encoding, Field, Field Label, Required. Form ``*`` lists the fields
-  every form has.
+  Duplicates, Unmapped, Encoding, Field, Field Label, Required, Not Mapped (why no SDTM
+  spec maps the field). Form ``*`` lists the fields every form has.
 
 ``study.yaml`` stays a YAML file beside the workbook (or in its parent folder). Errors name
 the workbook, the sheet and the row. Cells with parameters are parsed with the same safe YAML
@@ -47,7 +47,8 @@ _REC_COLUMNS = ["Dataset", "Record", "Form", "Where", "Melt", "Require", "Where 
 _CL_COLUMNS = ["ID", "Name", "NCI Codelist Code", "Data Type", "Terminology", "Order", "Term",
                "Decoded Value", "Extensible"]
 _FORM_COLUMNS = ["Form", "File", "Title", "Subject Field", "Site Field", "One Per Subject",
-                 "Duplicates", "Unmapped", "Encoding", "Field", "Field Label", "Required"]
+                 "Duplicates", "Unmapped", "Encoding", "Field", "Field Label", "Required",
+                 "Not Mapped"]
 
 
 @dataclass
@@ -193,6 +194,9 @@ def _forms_doc(path: Path, define: dict, sheets) -> tuple[dict, Source]:
         req = r.get("Required")
         fspec: Any = label if req in (None, "") or _bool(req) else \
             {"label": label, "required": False}
+        if r.get("Not Mapped") not in (None, ""):
+            fspec = {**(fspec if isinstance(fspec, dict) else {"label": label}),
+                     "not_mapped": str(r["Not Mapped"])}
         if name == "*":
             if fld:
                 common[str(fld)] = fspec
@@ -469,7 +473,9 @@ def write_spec_xlsx(study: str | Path, path: Path) -> Path:
     f_rows = []
     for fld, lab in (forms.get("common_fields") or {}).items():
         f_rows.append(["*", None, None, None, None, None, None, None, None, fld,
-                       lab if isinstance(lab, str) else lab.get("label"), None])
+                       lab if isinstance(lab, str) else lab.get("label"),
+                       None if isinstance(lab, str) or lab.get("required", True) else "No",
+                       None if isinstance(lab, str) else lab.get("not_mapped")])
     for fname, f in forms["forms"].items():
         fields = f.get("fields") or {}
         if isinstance(fields, list):
@@ -485,7 +491,8 @@ def write_spec_xlsx(study: str | Path, path: Path) -> Path:
                            ("Yes" if f.get("one_per_subject") else None) if first else None,
                            f.get("duplicates") if first else None,
                            f.get("unmapped") if first else None,
-                           f.get("encoding") if first else None, fld, label, req])
+                           f.get("encoding") if first else None, fld, label, req,
+                           None if isinstance(lab, str) else (lab or {}).get("not_mapped")])
             first = False
     sheet("Forms", _FORM_COLUMNS, f_rows)
     from studybuild.atomic import atomic_file

@@ -41,6 +41,7 @@ ISSUE_CHECKS = [
     ("ARM/ARMCD pairs consistent",
      "SB-CORE-000318, SB-CORE-000791, SB0112, SB0113 (and SB-CORE-000047, 000208-000210)"),
     ("no records after death except follow-up", "SB0111"),
+    ("a subject who died is not ONGOING in ADSL EOTSTT/EOSSTT", "ADAM-DEATH-ONGOING"),
     ("TS present with SSTDTC (FDA TRC 1734)", "SB0114, SB0115, SB-CORE-000505"),
 ]
 
