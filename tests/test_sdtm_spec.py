@@ -123,7 +123,8 @@ def test_unknown_parameter_and_unquoted_yes(spec_dir):
 def test_cycle_and_unknown_domain_algorithm(spec_dir):
     path, line = edit(spec_dir, "dm.yaml", "{name: RFSTDTC, source: RFXSTDTC, algorithm: assign}",
                       "{name: RFSTDTC, source: RFENDTC, algorithm: assign}")
-    edit(spec_dir, "dm.yaml", "{name: RFENDTC, source: RFXENDTC, algorithm: assign}",
+    edit(spec_dir, "dm.yaml", "{name: RFENDTC, algorithm: subject_date, pick: last, "
+         "from: [EX.EXENDTC], cutoff_if_missing: true}",
          "{name: RFENDTC, source: RFSTDTC, algorithm: assign}")
     assert "variables depend on each other in a cycle: RFENDTC -> RFSTDTC -> RFENDTC" in \
         error_of(spec_dir) or "RFSTDTC -> RFENDTC -> RFSTDTC" in error_of(spec_dir)
