@@ -103,3 +103,11 @@ def test_a_null_adsl_arm_is_an_error_only_without_armnrs(tmp_path):
     rep = validate_folder(folder)
     null = sorted((f.variable, f.row) for f in rep.findings if f.rule_id == "SB0002")
     assert null == [("ARM", 3), ("TRT01P", 3)]
+
+
+def test_every_dataset_of_the_third_study_has_keys_in_define_xml(package):
+    from test_define_keys import assert_every_dataset_keyed
+
+    sdtm = assert_every_dataset_keyed(package / "tabulations" / "sdtm")
+    assert_every_dataset_keyed(package / "analysis" / "adam" / "datasets")
+    assert sdtm["SV"] == ["STUDYID", "USUBJID", "VISITNUM"]
