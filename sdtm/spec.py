@@ -810,6 +810,17 @@ def _fixed_values(spec: StudySpec, src: Source, loc: tuple, alg: str, params
     if alg == "max_ordered":
         for j, v in enumerate(params.order):
             out.append((src, loc + ("order", j), "order value", v, ""))
+    if alg == "treatment" and params.attribute in ("unit", "form", "route", "frequency"):
+        # the treatment's facts are fixed in study.yaml: the error names that file's line
+        path = spec.folder / "study.yaml"
+        try:
+            study_src = Source(path, load_yaml(path)[1])
+        except SpecError:      # study.yaml already loaded; a line number is a nicety
+            study_src = Source(path, {})
+        for j, tr in enumerate(spec.study.treatments):
+            out.append((study_src, ("treatments", j, params.attribute),
+                        f"treatment {tr.name} {params.attribute}",
+                        getattr(tr, params.attribute), ""))
     return out
 
 

@@ -268,3 +268,16 @@ def test_a_workbook_fixed_value_outside_its_codelist_names_the_sheet_row(tmp_pat
         f"{book}:{row}: sheet Variables row {row}: variables[10].value: hardcoded value 'YEERS' "
         "of DM.AGEU is not a term of the non-extensible codelist AGEU (C66781) (did you mean "
         "'YEARS'?")
+
+
+def test_a_treatment_fact_of_study_yaml_is_checked_where_ex_uses_it(spec_dir):
+    # EXROUTE comes from study.yaml's treatment (algorithm: treatment); ROUTE (C66729) is
+    # extensible, and 'Oral' is its term ORAL written otherwise
+    path = spec_dir / "study.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("    route: ORAL\n", "    route: Oral\n"))
+    line = text[: text.index("    route: ORAL\n")].count("\n") + 1
+    assert error_of(spec_dir) == (
+        f"{path}:{line}: treatments[0].route: treatment ZETATINIB route 'Oral' of EX.EXROUTE is the "
+        "term 'ORAL' of the codelist ROUTE (C66729) written otherwise (write it as 'ORAL', the "
+        "submission value)")
