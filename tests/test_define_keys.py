@@ -90,9 +90,12 @@ def test_natural_keys_by_convention():
     ce = pd.DataFrame({"STUDYID": ["S"] * 2, "USUBJID": ["S-1"] * 2, "CESEQ": [1.0, 2.0],
                        "CETERM": ["FEVER"] * 2})
     assert natural_keys("CE", ce) == ["STUDYID", "USUBJID", "CETERM", "CESEQ"]
-    # declared keys are kept as declared (their uniqueness is SB0010's business)
-    assert natural_keys("CE", ce, ["STUDYID", "USUBJID", "CETERM", "NOTHERE"]) == \
+    # declared keys the dataset has are kept as declared (their uniqueness is SB0010's
+    # business); one it lacks is made up for by the conventions
+    assert natural_keys("CE", ce, ["STUDYID", "USUBJID", "CETERM"]) == \
         ["STUDYID", "USUBJID", "CETERM"]
+    assert natural_keys("CE", ce, ["STUDYID", "USUBJID", "CETERM", "CESTDTC"]) == \
+        ["STUDYID", "USUBJID", "CETERM", "CESEQ"]
     # a BDS dataset: parameter, then analysis visit
     bds = pd.DataFrame({"STUDYID": ["S"] * 3, "USUBJID": ["S-1"] * 3, "PARAMCD": ["P"] * 3,
                         "AVISITN": [0.0, 1.0, 2.0], "ASEQ": [1.0, 2.0, 3.0]})

@@ -86,8 +86,8 @@ def natural_keys(name: str, frame: pd.DataFrame, declared: Iterable[str] = ()) -
     """The key variables of a dataset, for define.xml's ``KeySequence``.
 
     The declared keys (a spec's ``keys:``, the SDTMIG dataset's keys, the ADaM conventions of
-    :func:`studybuild.metadata.from_standard`) that the dataset has, when there are any. Else
-    the keys by convention: STUDYID, USUBJID (or POOLID) and the topic variable (``--TESTCD``,
+    :func:`studybuild.metadata.from_standard`) when the dataset has them all; those it has,
+    completed as below, when it lacks some. Else the keys by convention: STUDYID, USUBJID (or POOLID) and the topic variable (``--TESTCD``,
     ``--TRT``, ``--DECOD``/``--TERM``; PARAMCD for BDS; RDOMAIN, IDVAR, IDVARVAL, QNAM for
     SUPP--), then, while two records share the keys, the first of the usual qualifiers
     (category, specimen, evaluator, visit, time point, date, sponsor id; for ADaM the analysis
@@ -101,10 +101,15 @@ def natural_keys(name: str, frame: pd.DataFrame, declared: Iterable[str] = ()) -
     ['STUDYID', 'USUBJID', 'SSTESTCD', 'SSDTC']
     """
     columns = [str(c) for c in frame.columns]
+    declared = list(declared)
     keys = [k for k in declared if k in columns]
-    if keys:
+    if keys and len(keys) == len(declared):
         return keys
-    keys, candidates = _key_conventions(name.upper(), columns)
+    base, candidates = _key_conventions(name.upper(), columns)
+    if keys:        # some declared keys are not in the dataset: complete the others
+        candidates = [c for c in base + candidates if c not in keys]
+    else:
+        keys = base
     if len(frame) == 0:
         return keys or columns[:1]
     seq = "ASEQ" if name.upper().startswith("AD") else f"{name.upper()[:2]}SEQ"
