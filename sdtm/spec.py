@@ -749,20 +749,11 @@ def _check_mapping(spec: StudySpec, dom: DomainSpec, src: Source, loc: tuple,
                             hint="a CDISC C-code or short name, or an id in codelists.yaml")
         if params.codelist is None:
             m._params = params.model_copy(update={"codelist": name})
-        if isinstance(params.map, str):
-            if params.map not in spec.codelists.maps:
-                raise src.error(loc + ("map",), f"unknown study map {params.map!r} "
-                                f"({suggest(params.map, spec.codelists.maps)})",
-                                hint="define it under maps: in codelists.yaml")
-            pairs = spec.codelists.maps[params.map]
-        else:
-            pairs = params.map
-        if not cl.extensible:
-            for k, v in pairs.items():
-                if v not in cl:
-                    raise src.error(loc + ("map",), f"map target {v!r} (for {k!r}) is not "
-                                    f"a submission value of non-extensible codelist "
-                                    f"{cl.label}")
+        if isinstance(params.map, str) and params.map not in spec.codelists.maps:
+            raise src.error(loc + ("map",), f"unknown study map {params.map!r} "
+                            f"({suggest(params.map, spec.codelists.maps)})",
+                            hint="define it under maps: in codelists.yaml")
+    _check_fixed_values(spec, dom, src, loc, var, alg.name, m._params)
     if alg.name == "visit":
         planned = {v.visit.upper() for v in spec.study.all_visits()}
         if isinstance(params.map, str) and params.map not in spec.codelists.maps:
@@ -799,6 +790,93 @@ def _check_mapping(spec: StudySpec, dom: DomainSpec, src: Source, loc: tuple,
             form, _, fld = item.partition(".")
             if form not in forms or fld not in forms[form].fields:
                 raise src.error(loc + ("raw",), f"unknown raw field {item!r}")
+
+
+def _fixed_values(spec: StudySpec, src: Source, loc: tuple, alg: str, params
+                  ) -> list[tuple[Source, tuple, str, str, str]]:
+    """The values a mapping writes as they are in the spec: (where, location, what, value,
+    detail).
+    A hardcoded value, a condition's then/else, the targets of a value map (inline, or the
+    named map in codelists.yaml), the values of an order."""
+    out: list[tuple[Source, tuple, str, str, str]] = []
+    if alg == "hardcode" and isinstance(params.value, str):
+        out.append((src, loc + ("value",), "hardcoded value", params.value, ""))
+    if alg == "condition":
+        for key, val in (("then", params.then), ("else", params.else_)):
+            if isinstance(val, str):
+                out.append((src, loc + (key,), f"{key} value", val, ""))
+    vmap = getattr(params, "map", None) if alg in ("assign", "ct", "max_ordered") else None
+    if isinstance(vmap, str):
+        csrc = spec.sources.get("codelists")
+        for k, v in spec.codelists.maps.get(vmap, {}).items():
+            out.append((csrc or src, ("maps", vmap, k) if csrc else loc + ("map",),
+                        f"map {vmap} target", v, f" (for {k!r})"))
+    elif isinstance(vmap, dict):
+        for k, v in vmap.items():
+            out.append((src, loc + ("map", k), "map target", v, f" (for {k!r})"))
+    if alg == "max_ordered":
+        for j, v in enumerate(params.order):
+            out.append((src, loc + ("order", j), "order value", v, ""))
+    if alg == "treatment" and params.attribute in ("unit", "form", "route", "frequency"):
+        # the treatment's facts are fixed in study.yaml: the error names that file's line
+        path = spec.folder / "study.yaml"
+        try:
+            study_src = Source(path, load_yaml(path)[1])
+        except SpecError:      # study.yaml already loaded; a line number is a nicety
+            study_src = Source(path, {})
+        for j, tr in enumerate(spec.study.treatments):
+            out.append((study_src, ("treatments", j, params.attribute),
+                        f"treatment {tr.name} {params.attribute}",
+                        getattr(tr, params.attribute), ""))
+    return out
+
+
+def _check_fixed_values(spec: StudySpec, dom: DomainSpec, src: Source, loc: tuple,
+                        var: VariableSpec, alg: str, params) -> None:
+    """Every value the spec fixes for a variable with controlled terminology is a term of its
+    codelist: the one named (codelist:, the ct algorithm's), else the SDTMIG's (any of them when
+    the IG names several). Non-extensible codelist: the submission value, exactly. Extensible:
+    a sponsor extension is allowed, but a term written otherwise (case, spaces, its synonym or
+    preferred term) must be written as the term's submission value."""
+    from sdtm.terminology import find_codelist, norm_key, variable_codelist
+
+    fixed = _fixed_values(spec, src, loc, alg, params)
+    if not fixed:
+        return
+    named = getattr(params, "codelist", None) if alg == "ct" else None
+    named = named or var.codelist
+    if named is not None:
+        names = [named]
+    elif var.supp is not None:
+        return
+    else:
+        igvar = standards.sdtmig().dataset(dom.domain).find(var.name)
+        if igvar is None or igvar.type != "Char":
+            return
+        names = list(igvar.codelists) or [variable_codelist(dom.domain, var.name)]
+    lists = [cl for cl in (find_codelist(spec, n) for n in names if n) if cl is not None]
+    if not lists:
+        return
+    for where, at, what, value, detail in fixed:
+        if any(value in cl for cl in lists):
+            continue
+        term = next((cl.lookup(value) for cl in lists if cl.lookup(value) is not None), None)
+        closed = [cl for cl in lists if not cl.extensible]
+        if term is None and len(closed) < len(lists):
+            continue                      # a sponsor extension of an extensible codelist
+        terms = sorted({v for cl in lists for v in cl.values})
+        kind = "non-extensible codelist" if closed and len(closed) == len(lists) else \
+            "codelist"
+        used = " or ".join(cl.label for cl in lists)
+        if term is not None:
+            msg = (f"{what} {value!r}{detail} of {dom.domain}.{var.name} is the term {term!r} "
+                   f"of the {kind} {used} written otherwise")
+            hint = f"write it as {term!r}, the submission value"
+        else:
+            msg = (f"{what} {value!r}{detail} of {dom.domain}.{var.name} is not a term of the "
+                   f"{kind} {used}")
+            hint = suggest(norm_key(value), terms)
+        raise where.error(at, msg, hint=hint)
 
 
 def _check_cycles(dom: DomainSpec, src: Source) -> None:

@@ -123,7 +123,8 @@ def test_unknown_parameter_and_unquoted_yes(spec_dir):
 def test_cycle_and_unknown_domain_algorithm(spec_dir):
     path, line = edit(spec_dir, "dm.yaml", "{name: RFSTDTC, source: RFXSTDTC, algorithm: assign}",
                       "{name: RFSTDTC, source: RFENDTC, algorithm: assign}")
-    edit(spec_dir, "dm.yaml", "{name: RFENDTC, source: RFXENDTC, algorithm: assign}",
+    edit(spec_dir, "dm.yaml", "{name: RFENDTC, algorithm: subject_date, pick: last, "
+         "from: [EX.EXENDTC], cutoff_if_missing: true}",
          "{name: RFENDTC, source: RFSTDTC, algorithm: assign}")
     assert "variables depend on each other in a cycle: RFENDTC -> RFSTDTC -> RFENDTC" in \
         error_of(spec_dir) or "RFSTDTC -> RFENDTC -> RFSTDTC" in error_of(spec_dir)
@@ -198,3 +199,85 @@ def test_every_algorithm_and_parameter_is_documented():
         assert f"### {name}" in doc or f", {name}" in doc or f"### arm, {name}" in doc, name
         for fname, field in alg.params.model_fields.items():
             assert f"`{field.alias or fname}`" in doc, (name, fname)
+
+
+# -- values the spec fixes are checked against the variable's codelist at load ---------------
+
+def test_a_hardcoded_value_outside_its_non_extensible_codelist(spec_dir):
+    # AGEU: C66781 (non-extensible) has DAYS, HOURS, MONTHS, WEEKS, YEARS; 'YEERS' used to
+    # load and only fail at validate (SB0005 on every DM record)
+    path, line = edit(spec_dir, "dm.yaml", "{name: AGEU, algorithm: hardcode, value: YEARS}",
+                      "{name: AGEU, algorithm: hardcode, value: YEERS}")
+    assert error_of(spec_dir) == (
+        f"{path}:{line}: variables[10].value: hardcoded value 'YEERS' of DM.AGEU is not a term "
+        "of the non-extensible codelist AGEU (C66781) (did you mean 'YEARS'? known: DAYS, "
+        "HOURS, MONTHS, WEEKS, YEARS)")
+
+
+def test_a_condition_value_and_a_map_target_outside_their_codelists(spec_dir):
+    # DTHFL: NY (C66742) has N and Y only
+    path, line = edit(spec_dir, "dm.yaml", 'test: present, then: "Y"}',
+                      'test: present, then: "YES"}')
+    assert error_of(spec_dir) == (
+        f"{path}:{line}: variables[7].then: then value 'YES' of DM.DTHFL is the term 'Y' of the "
+        "non-extensible codelist NY (C66742) written otherwise (write it as 'Y', the "
+        "submission value)")
+    shutil.copy(THIRD / "sdtm" / "dm.yaml", spec_dir / "sdtm" / "dm.yaml")
+    # a named map's target: the error names codelists.yaml and the map entry's line
+    path, line = edit(spec_dir, "codelists.yaml", 'SERIOUS: {"1": "Y", "0": "N"}',
+                      'SERIOUS: {"1": "Y", "0": "NN"}')
+    assert error_of(spec_dir) == (
+        f"{path}:{line}: maps.SERIOUS.0: map SERIOUS target 'NN' (for '0') of AE.AESER is not "
+        "a term of the non-extensible codelist NY (C66742) (did you mean 'N'? known: N, NA, U, "
+        "Y)")
+
+
+def test_an_extensible_codelist_takes_a_sponsor_term_but_not_a_misspelt_term(spec_dir):
+    # UNIT (C71620) is extensible: a unit that is no CDISC term is a sponsor extension
+    # (define.xml marks it ExtendedValue="Yes"); a term in other case is a typo of 'mg'
+    edit(spec_dir, "ex.yaml", "{name: EXDOSU, algorithm: hardcode, value: mg}",
+         "{name: EXDOSU, algorithm: hardcode, value: mg/tablet}")
+    spec = load_spec(spec_dir)
+    assert spec.domains["EX"].variable("EXDOSU").mapping.params["value"] == "mg/tablet"
+    path, line = edit(spec_dir, "ex.yaml", "value: mg/tablet}", "value: MG}")
+    assert error_of(spec_dir) == (
+        f"{path}:{line}: variables[2].value: hardcoded value 'MG' of EX.EXDOSU is the term 'mg' "
+        "of the codelist UNIT (C71620) written otherwise (write it as 'mg', the submission "
+        "value)")
+
+
+def test_a_workbook_fixed_value_outside_its_codelist_names_the_sheet_row(tmp_path):
+    import openpyxl
+
+    folder = tmp_path / "zetatinib-nsclc"
+    folder.mkdir()
+    shutil.copy(THIRD / "study.yaml", folder / "study.yaml")
+    book = write_spec_xlsx(THIRD, folder / "spec.xlsx")
+    wb = openpyxl.load_workbook(book)
+    ws = wb["Variables"]
+    head = [c.value for c in ws[1]]
+    row = next(r for r in range(2, ws.max_row + 1)
+               if ws.cell(r, head.index("Variable") + 1).value == "AGEU")
+    cell = ws.cell(row, head.index("Parameters") + 1)
+    assert "YEARS" in cell.value
+    cell.value = cell.value.replace("YEARS", "YEERS")
+    wb.save(book)
+    with pytest.raises(SpecError) as info:
+        load_spec_xlsx(book)
+    assert str(info.value).startswith(
+        f"{book}:{row}: sheet Variables row {row}: variables[10].value: hardcoded value 'YEERS' "
+        "of DM.AGEU is not a term of the non-extensible codelist AGEU (C66781) (did you mean "
+        "'YEARS'?")
+
+
+def test_a_treatment_fact_of_study_yaml_is_checked_where_ex_uses_it(spec_dir):
+    # EXROUTE comes from study.yaml's treatment (algorithm: treatment); ROUTE (C66729) is
+    # extensible, and 'Oral' is its term ORAL written otherwise
+    path = spec_dir / "study.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("    route: ORAL\n", "    route: Oral\n"))
+    line = text[: text.index("    route: ORAL\n")].count("\n") + 1
+    assert error_of(spec_dir) == (
+        f"{path}:{line}: treatments[0].route: treatment ZETATINIB route 'Oral' of EX.EXROUTE is the "
+        "term 'ORAL' of the codelist ROUTE (C66729) written otherwise (write it as 'ORAL', the "
+        "submission value)")

@@ -174,6 +174,29 @@ def key_frames(datasets: Mapping[str, pd.DataFrame], plans: Mapping[str, Mapping
     return out
 
 
+
+# ADaM arm variables that are null, as DM.ARM is, for a subject never assigned to an arm
+_ARM_VARIABLES = re.compile(r"^(?:ARM|TRT\d\dP)$")
+
+
+def _required_missing(name: str, column: str, df: pd.DataFrame, text: pd.Series) -> np.ndarray:
+    """Which cells of a required variable count as missing (SB0002).
+
+    SDTMIG 3.4 leaves DM.ARM null for a subject not assigned to an arm (a screen failure)
+    and says why in ARMNRS; ADSL.ARM is DM.ARM and TRTxxP is derived from it, so in an ADaM
+    dataset that carries ARMNRS, a null ARM or TRTxxP where ARMNRS is populated is that
+    subject's planned arm as the IG records it, not a missing value.
+
+    >>> df = pd.DataFrame({"ARM": ["A", None, None], "ARMNRS": [None, "SCREEN FAILURE", None]})
+    >>> _required_missing("ADSL", "ARM", df, df["ARM"]).tolist()
+    [False, False, True]
+    """
+    miss = text.isna().to_numpy()
+    if name.startswith("AD") and "ARMNRS" in df.columns and _ARM_VARIABLES.match(column):
+        miss = miss & as_text(df["ARMNRS"]).isna().to_numpy()
+    return miss
+
+
 class ValueIndex:
     """The character values a study's values expectations look at, per check column
     (``value``, ``dtc``, ``dur``, ``country``, ``ct_*``, ``vlm_*``, ``req_value``): the
@@ -244,7 +267,7 @@ class ValueIndex:
                 continue
             if (name, c) not in self.text:
                 self.text[(name, c)] = as_text(df[c])
-            miss = self.text[(name, c)].isna()
+            miss = _required_missing(name, c, df, self.text[(name, c)])
             self._add("req_value", np.array(["missing"] if miss.all() else
                                             ["present", "missing"] if miss.any() else
                                             ["present"], dtype=object))
@@ -272,7 +295,7 @@ class ValueIndex:
             for c in plan["required"]:
                 if c not in df.columns:
                     continue
-                miss = self.text[(name, c)].isna().to_numpy()
+                miss = _required_missing(name, c, df, self.text[(name, c)])
                 hit = np.zeros(len(df), dtype=bool)
                 if "missing" in bad:
                     hit |= miss

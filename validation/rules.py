@@ -63,7 +63,8 @@ SUITE_RULES = (
        "SDTMIG 3.4 section 4.1.5; ADaMIG 1.3 section 3", ("CORE-000355",), ("SD0056",),
        ("SD0056",)),
     _r("SB0002", "error", "Required variable is null", "suite",
-       "Req variables have a value in every record.",
+       "Req variables have a value in every record (in ADaM, ARM and TRTxxP may be null where "
+       "ARMNRS says why the subject has no arm, as DM.ARM may in SDTMIG 3.4).",
        "SDTMIG 3.4 section 4.1.5", ("CORE-000356",), ("SD0002",), ("SD0002",)),
     _r("SB0003", "warning", "Expected variable is missing", "suite",
        "Every variable the IG marks Exp is present (it may be null when not collected).",

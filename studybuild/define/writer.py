@@ -43,6 +43,90 @@ _ISO_DURATION = re.compile(r"^-?P(?=\d|T\d)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.
 _SAS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,7}$")
 
 
+
+# --------------------------------------------------------------------------------------------
+# natural keys (KeySequence) when the metadata declares none
+# --------------------------------------------------------------------------------------------
+
+def _key_conventions(name: str, columns: list[str]) -> tuple[list[str], list[str]]:
+    """The variables that identify a record of dataset ``name`` by convention: a base that
+    always belongs to the keys and candidates, in order, that are added while the base does
+    not yet tell the records apart. Only variables the dataset has are named."""
+    have = set(columns)
+    pick = lambda names: [c for c in names if c in have]          # noqa: E731
+    subject = pick(["STUDYID", "USUBJID"]) if "USUBJID" in have else pick(["STUDYID",
+                                                                            "POOLID"])
+    if name.startswith("AD"):
+        if name == "ADSL":
+            return pick(["STUDYID", "USUBJID"]), []
+        base = subject + pick(["PARAMCD"])
+        return base, pick(["AVISITN", "ATPTN", "APERIOD", "APHASE", "ADT", "ADTM", "ASTDT",
+                           "ASTDTM", "SRCDOM", "SRCSEQ", "ASEQ"])
+    if name.startswith("SUPP") or name == "SUPPQUAL":
+        return pick(["STUDYID", "RDOMAIN", "USUBJID", "POOLID", "IDVAR", "IDVARVAL",
+                     "QNAM"]), []
+    p = name[:2]
+    if f"{p}TESTCD" in have:                                      # findings (SS, LB, QS, ...)
+        topic = [f"{p}TESTCD"]
+    elif f"{p}TRT" in have:                                       # interventions
+        topic = [f"{p}TRT"]
+    else:                                                         # events
+        topic = pick([f"{p}DECOD"]) or pick([f"{p}TERM"])
+    more = [f"{p}CAT", f"{p}SCAT", f"{p}SPEC", f"{p}LOC", f"{p}LAT", f"{p}EVAL",
+            f"{p}EVALID", f"{p}LNKID", "VISITNUM", f"{p}TPTREF", f"{p}TPTNUM", f"{p}DTC",
+            f"{p}STDTC", f"{p}ENDTC", f"{p}SPID", f"{p}GRPID"]
+    return subject + pick(topic), pick(more)
+
+
+def _unique(frame: pd.DataFrame, keys: list[str]) -> bool:
+    return bool(keys) and not frame.duplicated(subset=keys).any()
+
+
+def natural_keys(name: str, frame: pd.DataFrame, declared: Iterable[str] = ()) -> list[str]:
+    """The key variables of a dataset, for define.xml's ``KeySequence``.
+
+    The declared keys (a spec's ``keys:``, the SDTMIG dataset's keys, the ADaM conventions of
+    :func:`studybuild.metadata.from_standard`) when the dataset has them all; those it has,
+    completed as below, when it lacks some. Else the keys by convention: STUDYID, USUBJID (or POOLID) and the topic variable (``--TESTCD``,
+    ``--TRT``, ``--DECOD``/``--TERM``; PARAMCD for BDS; RDOMAIN, IDVAR, IDVARVAL, QNAM for
+    SUPP--), then, while two records share the keys, the first of the usual qualifiers
+    (category, specimen, evaluator, visit, time point, date, sponsor id; for ADaM the analysis
+    visit, time point, period and date) that tells more of them apart, then ``--SEQ``/``ASEQ``,
+    then the other columns in order. The keys so found always identify every record.
+
+    >>> ss = pd.DataFrame({"STUDYID": ["S"] * 3, "USUBJID": ["S-1", "S-1", "S-2"],
+    ...                    "SSSEQ": [1.0, 2.0, 1.0], "SSTESTCD": ["SURVSTAT"] * 3,
+    ...                    "SSDTC": ["2024-01-01", "2024-03-01", "2024-01-05"]})
+    >>> natural_keys("SS", ss)
+    ['STUDYID', 'USUBJID', 'SSTESTCD', 'SSDTC']
+    """
+    columns = [str(c) for c in frame.columns]
+    declared = list(declared)
+    keys = [k for k in declared if k in columns]
+    if keys and len(keys) == len(declared):
+        return keys
+    base, candidates = _key_conventions(name.upper(), columns)
+    if keys:        # some declared keys are not in the dataset: complete the others
+        candidates = [c for c in base + candidates if c not in keys]
+    else:
+        keys = base
+    if len(frame) == 0:
+        return keys or columns[:1]
+    seq = "ASEQ" if name.upper().startswith("AD") else f"{name.upper()[:2]}SEQ"
+    rest = [c for c in candidates + [seq] + columns if c in columns and c not in keys]
+    seen: set[str] = set()
+    for c in rest:
+        if c in seen:
+            continue
+        seen.add(c)
+        if _unique(frame, keys):
+            break
+        before = int(frame.duplicated(subset=keys, keep=False).sum()) if keys else len(frame)
+        after = int(frame.duplicated(subset=keys + [c], keep=False).sum())
+        if after < before:
+            keys.append(c)
+    return keys
+
 # --------------------------------------------------------------------------------------------
 # what gets written: a plain model resolved from metadata + data, then serialised
 # --------------------------------------------------------------------------------------------
@@ -472,7 +556,7 @@ class _Builder:
                        subclass=sub, standard_oid=self.std_ig if known_std else None,
                        comment_oid=self._comment(f"COM.{name}", meta.comment), href=href,
                        has_no_data=no_data)
-        keys = [k for k in meta.keys if k in columns]
+        keys = natural_keys(name, frame[columns], meta.keys)
         # value-level metadata for this dataset
         vlms: dict[str, list[ValueLevel]] = {}
         for (ds, var), entries in explicit.items():
