@@ -220,3 +220,24 @@ def test_a_ctcae_only_crf_gets_its_llt_code_from_the_reference_list():
     assert vals(out) == [10012727.0, 10020201.0, None]
     (f,) = list(ctx.state.findings)
     assert (f.rule_id, f.row) == ("SB-MAP-DICT", 3)
+
+
+def test_define_names_the_meddra_version_of_study_yaml(tmp_path, monkeypatch):
+    import datetime as dt
+
+    from lxml import etree
+
+    from sdtm.build import build_sdtm
+    from studybuild.define import write_define
+
+    monkeypatch.delenv(ENV, raising=False)
+    res = build_sdtm("surufatinib-sts", Path(__file__).parent / "specs" / "raw-surufatinib-sts-mini")
+    path = write_define(res.metadata, res.datasets, tmp_path / "define.xml",
+                        study=res.spec.study, hrefs={}, timestamp=dt.datetime(2025, 11, 27))
+    tree = etree.parse(str(path))
+    ns = {"odm": "http://www.cdisc.org/ns/odm/v1.3"}
+    for var in ("AEDECOD", "AELLTCD", "AEBDSYCD"):
+        (ref,) = tree.xpath(f"//odm:ItemDef[@OID='IT.AE.{var}']/odm:CodeListRef", namespaces=ns)
+        (ext,) = tree.xpath(f"//odm:CodeList[@OID='{ref.get('CodeListOID')}']"
+                            "/odm:ExternalCodeList", namespaces=ns)
+        assert (ext.get("Dictionary"), ext.get("Version")) == ("MedDRA", "20.1"), var
