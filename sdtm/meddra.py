@@ -166,6 +166,26 @@ def _once(ctx: ValueContext, key: str) -> bool:
     return True
 
 
+def _check_soc(ctx: ValueContext, arg: Arg, exported: pd.Series, output: str) -> None:
+    """Without a MedDRA folder, the export's SOC name or code must be one of the 27 SOCs
+    (specs/dictionaries/meddra-soc.csv, public): an error where it is not."""
+    from sdtm.dictionaries import lookup_table
+
+    if not _once(ctx, f"soc:{ctx.domain}:{arg.ref}"):        # AEBODSYS and AESOC share it
+        return
+    if output == "code":
+        known = set(lookup_table("meddra-soc", "SOC_NAME", "SOC_CODE").values())
+        ok = normalise_code(exported).isin(known)
+    else:
+        known = set(lookup_table("meddra-soc", "SOC_NAME", "SOC_NAME"))   # normalised keys
+        ok = exported.str.upper().str.split().str.join(" ").isin(known)
+    bad = (exported.notna() & ~ok.fillna(False)).astype(bool)
+    ctx.report(bad, arg, "SB-MEDDRA-SOC-UNKNOWN", "error",
+               "{where}: " + ("code" if output == "code" else "name") + " {value!r} is not a "
+               "MedDRA SOC (specs/dictionaries/meddra-soc.csv) ({n} records); kept as exported, "
+               "correct the coding")
+
+
 def _without_export(ctx: ValueContext) -> list[str]:
     """The domain's ``meddra`` variables (this record block) that have no export fallback."""
     dom = ctx.spec.domains.get(ctx.domain) if ctx.spec else None
@@ -197,7 +217,10 @@ def meddra(ctx: ValueContext, args: list[Arg], p: MeddraParams) -> pd.Series:
     folder = meddra_folder(ctx.spec)
     if folder is None:
         if fallback is not None:
-            return _out(ctx, fallback.values.astype("str").str.strip().replace("", pd.NA))
+            exported = fallback.values.astype("str").str.strip().replace("", pd.NA)
+            if p.level == "SOC":
+                _check_soc(ctx, fallback, exported, p.output)
+            return _out(ctx, exported)
         if codes.notna().any() and _once(ctx, f"none:{ctx.domain}:{ctx.block}"):
             empty = _without_export(ctx) or [ctx.variable]
             ctx.state.findings.add(

@@ -241,3 +241,22 @@ def test_define_names_the_meddra_version_of_study_yaml(tmp_path, monkeypatch):
         (ext,) = tree.xpath(f"//odm:CodeList[@OID='{ref.get('CodeListOID')}']"
                             "/odm:ExternalCodeList", namespaces=ns)
         assert (ext.get("Dictionary"), ext.get("Version")) == ("MedDRA", "20.1"), var
+
+
+def test_without_a_folder_the_exported_soc_must_be_a_meddra_soc(monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    codes = arg(["10012727", "10012727", "10012727"], "ae.AETERM_LLT_CODE")
+    ctx = ctx_for(3, "AEBODSYS")
+    names = arg(["Gastrointestinal disorders", "gastrointestinal  DISORDERS", "GI disorders"],
+                "ae.AETERM_SOC")
+    out = run(ctx, [codes, names], level="SOC")
+    assert vals(out) == ["Gastrointestinal disorders", "gastrointestinal  DISORDERS",
+                         "GI disorders"]                      # kept as exported
+    ctx2 = ctx_for(3, "AEBDSYCD", "Num", ctx.state)
+    out = run(ctx2, [codes, arg(["10017947", "10017947.0", "10017948"], "ae.AETERM_SOC_CODE")],
+              level="SOC", output="code")
+    assert vals(out) == [10017947.0, 10017947.0, 10017948.0]
+    run(ctx_for(3, "AESOC", state=ctx.state), [codes, names], level="SOC")  # reported once
+    got = sorted((f.rule_id, f.variable, f.row, f.value) for f in ctx.state.findings)
+    assert got == [("SB-MEDDRA-SOC-UNKNOWN", "AETERM_SOC", 3, "GI disorders"),
+                   ("SB-MEDDRA-SOC-UNKNOWN", "AETERM_SOC_CODE", 3, "10017948")]
