@@ -224,7 +224,7 @@ def meddra(ctx: ValueContext, args: list[Arg], p: MeddraParams) -> pd.Series:
         if codes.notna().any() and _once(ctx, f"none:{ctx.domain}:{ctx.block}"):
             empty = _without_export(ctx) or [ctx.variable]
             ctx.state.findings.add(
-                "SB-MEDDRA-NO-HIERARCHY", "warning",
+                "SB-MEDDRA-NO-HIERARCHY", "notice",
                 f"{', '.join(empty)} left empty in {int(codes.notna().sum())} records: no "
                 f"licensed MedDRA version folder was given (study.yaml meddra_folder or the "
                 f"environment variable {ENV}) and the coded export does not carry these "

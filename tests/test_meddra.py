@@ -152,7 +152,7 @@ def test_with_a_folder_every_level_from_the_llt_code(monkeypatch):
     assert len(state.findings) == n
 
 
-def test_without_a_folder_the_export_and_one_warning(monkeypatch):
+def test_without_a_folder_the_export_and_one_notice(monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
     codes = arg(["10012727", None], "ae.AETERM_LLT_CODE")
     ctx = ctx_for(2, "AEPTCD", "Num")
@@ -163,7 +163,7 @@ def test_without_a_folder_the_export_and_one_warning(monkeypatch):
     hltcd = run(ctx_for(2, "AEHLTCD", "Num", ctx.state), [codes], level="HLT", output="code")
     assert vals(hlt) == [None, None] and vals(hltcd) == [None, None]
     (f,) = list(ctx.state.findings)                 # one for the domain, naming all four
-    assert (f.rule_id, f.severity.value, f.dataset) == ("SB-MEDDRA-NO-HIERARCHY", "warning", "AE")
+    assert (f.rule_id, f.severity.value, f.dataset) == ("SB-MEDDRA-NO-HIERARCHY", "notice", "AE")
     assert f.message.startswith("AEHLT, AEHLTCD, AEHLGT, AEHLGTCD left empty in 1 records: no "
                                 "licensed MedDRA version folder was given")
 

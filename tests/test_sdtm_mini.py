@@ -136,11 +136,11 @@ def test_ae_ds_se_epoch(result):
          10018065.0, "General disorders and administration site conditions", 10018065.0],
         ["Hypertension", 10020772.0, 10020772.0, "Vascular disorders", 10047065.0,
          "Vascular disorders", 10047065.0]]
-    # HLT/HLGT need a licensed MedDRA: expected variables kept empty, one warning says why,
+    # HLT/HLGT need a licensed MedDRA: expected variables kept empty, one notice says why,
     # counting 4 records (6 lines - 1 duplicated line - 1 line of the unknown subject 101-099)
     assert ae[["AEHLT", "AEHLTCD", "AEHLGT", "AEHLGTCD"]].isna().all().all()
     (f,) = [f for f in result.findings if f.rule_id == "SB-MEDDRA-NO-HIERARCHY"]
-    assert f.severity.value == "warning" and f.message.startswith(
+    assert f.severity.value == "notice" and f.message.startswith(
         "AEHLT, AEHLTCD, AEHLGT, AEHLGTCD left empty in 4 records: no licensed MedDRA")
     # MHSTDY: 2018-01-12 is 1096 days (3 years, 2020 a leap year) + 64 days (12 Jan -> 17 Mar)
     # before RFSTDTC 2021-03-17, so day -1160 (no day 0); partial dates have no study day
