@@ -247,7 +247,8 @@ def meddra(ctx: ValueContext, args: list[Arg], p: MeddraParams) -> pd.Series:
     if _once(ctx, f"codes:{ctx.domain}:{code_arg.ref}"):
         ctx.report(codes.notna() & ~known, codes_arg, "SB-MEDDRA-LLT-UNKNOWN", "error",
                    "{where}: LLT code {value!r} is not in the MedDRA folder's llt.asc ({n} "
-                   "records); the MedDRA variables of these records are left empty")
+                   "records); the MedDRA variables of these records are left empty (correct "
+                   "the code, or give the MedDRA version it was coded with)")
         noncurrent = known & ~h["CURRENT"].fillna(True).astype(bool)
         ctx.report(noncurrent, codes_arg, "SB-MEDDRA-LLT-NONCURRENT", "warning",
                    "{where}: LLT code {value!r} is not current in this MedDRA version ({n} "
