@@ -69,10 +69,13 @@ class Meddra:
     version: str          # from meddra_release.asc ('' if the folder has none)
     table: pd.DataFrame   # indexed by LLT code: COLUMNS (text), primary SOC path
 
-    def hierarchy(self, llt_codes: pd.Series) -> pd.DataFrame:
-        """COLUMNS for each LLT code (NA where the code is not in llt.asc), same index."""
+    def hierarchy(self, llt_codes: pd.Series, columns: list[str] | None = None
+                  ) -> pd.DataFrame:
+        """COLUMNS (or ``columns``) for each LLT code (NA where the code is not in llt.asc),
+        with the index of ``llt_codes``."""
         key = normalise_code(llt_codes)
-        out = self.table.reindex(key.fillna("").to_numpy())
+        table = self.table if columns is None else self.table[columns]
+        out = table.reindex(key.fillna("").to_numpy())
         out.index = llt_codes.index
         return out
 
@@ -241,7 +244,7 @@ def meddra(ctx: ValueContext, args: list[Arg], p: MeddraParams) -> pd.Series:
             f"the MedDRA folder is version {md.version} but study.yaml meddra_version (the "
             f"version define.xml states) is {study_version}; make them agree",
             dataset=ctx.domain, variable=ctx.variable, value=md.version)
-    h = md.hierarchy(codes)
+    h = md.hierarchy(codes, sorted({"LLTCD", "CURRENT", col}))
     known = h["LLTCD"].notna()
     codes_arg = Arg(codes, code_arg.ref, code_arg.form, code_arg.field, code_arg.rows)
     if _once(ctx, f"codes:{ctx.domain}:{code_arg.ref}"):
