@@ -268,4 +268,5 @@ def meddra(ctx: ValueContext, args: list[Arg], p: MeddraParams) -> pd.Series:
                    "{where}: the export's value {value!r} differs from " + ctx.variable +
                    f" derived from the LLT code with MedDRA {md.version or '(folder)'} "
                    "({n} records); the derived value is kept (coded with another version?)")
+        values = values.where(codes.notna(), fb)        # no LLT code: what the export says
     return _out(ctx, values.astype("object").where(values.notna(), pd.NA))

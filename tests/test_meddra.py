@@ -127,10 +127,11 @@ def test_with_a_folder_every_level_from_the_llt_code(monkeypatch):
     codes = arg(["90000021", "90000031", "90000022", "12345678", None], "ae.AETERM_LLT_CODE")
     ctx = ctx_for(5, "AEDECOD")
     exported = arg(["Fictitious stomach ache", "Something else", "fictitious STOMACH ache",
-                    "Unknown PT", None], "ae.AETERM_PTNAME")
+                    "Unknown PT", "Coded without LLT"], "ae.AETERM_PTNAME")
     out = run(ctx, [codes, exported], level="PT")
+    # an unknown code leaves the record empty; no code at all keeps what the export says
     assert vals(out) == ["Fictitious stomach ache", "Fictitious lab value high",
-                         "Fictitious stomach ache", None, None]
+                         "Fictitious stomach ache", None, "Coded without LLT"]
     got = {(f.rule_id, f.severity.value, f.row) for f in ctx.state.findings}
     # folder 99.9 vs study.yaml 20.1; code 12345678 unknown (row 4); 90000022 not current
     # (row 3); row 2's export PT disagrees (case does not count: row 3 agrees)
