@@ -232,7 +232,8 @@ def test_define_names_the_meddra_version_of_study_yaml(tmp_path, monkeypatch):
     from studybuild.define import write_define
 
     monkeypatch.delenv(ENV, raising=False)
-    res = build_sdtm("surufatinib-sts", Path(__file__).parent / "specs" / "raw-surufatinib-sts-mini")
+    mini = Path(__file__).parent / "specs" / "raw-surufatinib-sts-mini"
+    res = build_sdtm("surufatinib-sts", mini)
     path = write_define(res.metadata, res.datasets, tmp_path / "define.xml",
                         study=res.spec.study, hrefs={}, timestamp=dt.datetime(2025, 11, 27))
     tree = etree.parse(str(path))
