@@ -90,6 +90,7 @@ def algorithms() -> dict[str, Algorithm]:
     """Every registered algorithm by name (importing the modules that register them)."""
     import sdtm.algorithms  # noqa: F401  (registers value algorithms)
     import sdtm.derivations  # noqa: F401  (registers domain algorithms)
+    import sdtm.meddra  # noqa: F401  (registers the MedDRA hierarchy algorithm)
 
     return REGISTRY
 

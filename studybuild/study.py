@@ -229,6 +229,10 @@ class Study(_Model):
     criteria_version: str = "1"           # TIVERS
     ctcae_version: str = "5.0"
     meddra_version: str = ""
+    # licensed MedDRA ASCII folder (MedAscii) inside the spec folder (a link is fine); the
+    # STUDYBUILD_MEDDRA environment variable (any path) wins. Empty: no hierarchy below the
+    # coded export (docs/algorithms.md, meddra)
+    meddra_folder: str = ""
     sdtmig_version: Literal["3.4"] = "3.4"
     adamig_version: Literal["1.3"] = "1.3"
     ct_version: Literal["2025-03-28"] = "2025-03-28"

@@ -143,7 +143,8 @@ def test_dictionary_meddra_soc_names_and_codes():
                value="SOC_NAME")
     assert values(name) == ["Vascular disorders", "Vascular disorders", None, None]
     # the loader refuses an unknown dictionary or column, naming what there is
-    with pytest.raises(ValueError, match=r"unknown dictionary 'meddra' \(known: meddra-soc"):
+    with pytest.raises(ValueError,
+                       match=r"unknown dictionary 'meddra' \(known: ctcae-5.0, meddra-soc"):
         ALG["dictionary"].params.model_validate(
             {"dictionary": "meddra", "key": "SOC_NAME", "value": "SOC_CODE"})
     with pytest.raises(ValueError, match="has no column 'CODE'"):

@@ -128,13 +128,20 @@ def test_ae_ds_se_epoch(result):
         [2.0, "high blood pressure", "Hypertension", "3", "2021-04-20", "2021-05", 37.0,
          "TREATMENT", None]]
     assert "AESEV" not in ae.columns          # graded by CTCAE: AESEV empty, so dropped
-    # the CRF's CTCAE SOC name, coded with specs/dictionaries/meddra-soc.csv
-    assert rows(ae[ae["USUBJID"] == S1], ["AEBODSYS", "AEBDSYCD", "AESOC", "AESOCCD"]) == [
-        ["General disorders and administration site conditions", 10018065.0,
-         "General disorders and administration site conditions", 10018065.0],
-        ["Vascular disorders", 10047065.0, "Vascular disorders", 10047065.0]]
-    # below SOC, MedDRA codes are not collected: expected variables, kept empty
-    assert ae[["AELLT", "AELLTCD", "AEPTCD", "AEHLT", "AEHLGTCD"]].isna().all().all()
+    # no MedDRA folder: LLT, PT and SOC as the coded export gives them (ae.csv rows 2 and 1:
+    # Fatigue 10016256 and Hypertension 10020772 are LLTs that are their own PTs)
+    assert rows(ae[ae["USUBJID"] == S1], ["AELLT", "AELLTCD", "AEPTCD", "AEBODSYS", "AEBDSYCD",
+                                         "AESOC", "AESOCCD"]) == [
+        ["Fatigue", 10016256.0, 10016256.0, "General disorders and administration site conditions",
+         10018065.0, "General disorders and administration site conditions", 10018065.0],
+        ["Hypertension", 10020772.0, 10020772.0, "Vascular disorders", 10047065.0,
+         "Vascular disorders", 10047065.0]]
+    # HLT/HLGT need a licensed MedDRA: expected variables kept empty, one notice says why,
+    # counting 4 records (6 lines - 1 duplicated line - 1 line of the unknown subject 101-099)
+    assert ae[["AEHLT", "AEHLTCD", "AEHLGT", "AEHLGTCD"]].isna().all().all()
+    (f,) = [f for f in result.findings if f.rule_id == "SB-MEDDRA-NO-HIERARCHY"]
+    assert f.severity.value == "notice" and f.message.startswith(
+        "AEHLT, AEHLTCD, AEHLGT, AEHLGTCD left empty in 4 records: no licensed MedDRA")
     # MHSTDY: 2018-01-12 is 1096 days (3 years, 2020 a leap year) + 64 days (12 Jan -> 17 Mar)
     # before RFSTDTC 2021-03-17, so day -1160 (no day 0); partial dates have no study day
     mh = result.datasets["MH"]
@@ -212,9 +219,13 @@ def test_metadata_origins_sources_methods_codelists_value_level(result):
     assert [(t.value, t.code) for t in meta.codelists["C66788"].terms] == [
         ("CDISC CT", "C163415"), ("ClinicalTrials.gov", ""), ("ISO 3166", "C209537"),
         ("ISO 8601", "")]
-    # AE body system from the MedDRA SOC dictionary: name and code, origin Assigned
+    # AE body system code by the meddra algorithm: origin Assigned, the method names the LLT
+    # code, the MedDRA files and the export's column used without a MedDRA folder
     bodsys = meta.dataset("AE").variable("AEBDSYCD")
-    assert (bodsys.type, bodsys.origin) == ("Num", "Assigned") and "meddra-soc" in bodsys.method
+    assert (bodsys.type, bodsys.origin) == ("Num", "Assigned") and bodsys.method == (
+        "The SOC code of the MedDRA LLT whose code is ae.AETERM_LLT_CODE, along the primary SOC "
+        "path (licensed MedDRA folder: llt.asc, mdhier.asc); without a MedDRA folder, "
+        "ae.AETERM_SOC_CODE as the coder exported it.")
     # MH adds the SDTM model's study day of its start date (its SDTMIG table has MHDY only),
     # right after it (no end date in this export: no MHENDTC, no MHENDY)
     mh = meta.dataset("MH")

@@ -13,6 +13,7 @@ import pandas as pd
 from studybuild.simulate import recist as R
 from studybuild.simulate._util import (Streams, group_cummax_prev, group_rank, lognormal_median,
                                        pick, take, uniform_int, weibull_median)
+from studybuild.simulate.coding import code_terms
 from studybuild.simulate.tumour import MONTH
 
 # reasons the study treatment stopped (EOT DSDECOD display)
@@ -127,7 +128,8 @@ def adverse_events(study, spec, voc, pop, course: Course, last0: np.ndarray, cut
     hard_end = np.minimum(np.minimum(course.death_latent - 1, course.withdrawal - 1), cutoff)
     frames = []
     for ti, t in enumerate(sf.terms):                      # loop over AE terms
-        rng = streams(f"ae:{t.term}")
+        # a renamed term keeps its former stream name (vocabulary `stream`): same data
+        rng = streams(f"ae:{voc['ae_terms'].get(t.term, {}).get('stream', t.term)}")
         has = rng.random(n) < t.incidence
         onset = F + np.maximum(1, np.floor(lognormal_median(rng, t.onset_median_days, 0.8, n)))
         window = (enva_end + 90) if t.irae else (last0 + study.safety_follow_up_days)
@@ -511,6 +513,8 @@ def ae_attributes(ae: pd.DataFrame, spec, voc, course: Course, last: np.ndarray,
     ae["AETERM_PT"] = pt
     ae["AETERM_SOC"] = np.array([terms[p]["soc"] for p in pd.unique(pt)], dtype=object)[
         pd.Categorical(pt, categories=pd.unique(pt)).codes] if m else np.zeros(0, dtype=object)
+    for name, values in code_terms(pt).items():          # the coding tool's MedDRA columns
+        ae[name] = values
     ae["AETOXGR"] = grade.astype(str)
     return ae
 

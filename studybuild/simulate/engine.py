@@ -12,6 +12,7 @@ from studybuild.simulate import population as P
 from studybuild.simulate import recist as R
 from studybuild.simulate import tumour as T
 from studybuild.simulate._util import Streams, day, group_rank, pick, take
+from studybuild.simulate.coding import COLUMNS as CODING_COLUMNS
 from studybuild.simulate.forms import (RANK_EOS, RANK_EOT, RANK_LOGS, RANK_SCREENING, RANK_SFU,
                                        RANK_SURV, RANK_VISIT, diam_text, folder_name, frame,
                                        int_text, yes_no)
@@ -410,6 +411,7 @@ def _ae_form(st: State) -> dict[str, pd.DataFrame]:
     s = ae["subj"].to_numpy()
     fields = dict(AESPID=int_text(ae["AESPID"].to_numpy()), AETERM=ae["AETERM"].to_numpy(),
                   AETERM_PT=ae["AETERM_PT"].to_numpy(), AETERM_SOC=ae["AETERM_SOC"].to_numpy(),
+                  **{c: ae[c].to_numpy() for c in CODING_COLUMNS},
                   AESTDAT=ae["start"].to_numpy(), AEENDAT=ae["end"].to_numpy(),
                   AEONGO=ae["AEONGO"].to_numpy(), AETOXGR=ae["AETOXGR"].to_numpy(),
                   AESER=ae["AESER"].to_numpy())
