@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -43,9 +43,9 @@ DSNAME_RE = re.compile(r"^[A-Z][A-Z0-9]{0,7}$")
 class DatasetSummary:
     name: str
     label: str
-    kind: str                       # SDTM / ADaM
-    records: int
-    variables: int
+    kind: str                       # SDTM / ADaM / raw form
+    records: int | None             # None: findings name it, but it is not in this run
+    variables: int | None
     errors: int = 0
     warnings: int = 0
     notices: int = 0
@@ -70,9 +70,40 @@ class ValidationReport:
     gate: dict[str, Any] | None = None          # set by validation.gate.enforce_gate
     suites: dict[str, dict] = field(default_factory=dict)
     metadata_source: str = "implementation guides"
+    study: str = ""                             # study id, when the checks knew the study
+    build_findings: tuple[str, ...] = ()        # files the build's own findings came from
 
     def counts(self) -> dict[str, int]:
         return self.findings.counts()
+
+    def dataset_summaries(self) -> list[DatasetSummary]:
+        """One summary per dataset, its counts made from the findings at the time of asking
+        (so a finding that names a dataset is counted there, whichever stage reported it),
+        then one per other name findings are attributed to (a raw form such as ``ae.csv``,
+        an SDTM domain named by an ADaM derivation finding), with records unknown. Datasets
+        first, then the others, each by name."""
+        out = {n: DatasetSummary(name=d.name, label=d.label, kind=d.kind, records=d.records,
+                                 variables=d.variables, source=d.source)
+               for n, d in self.datasets.items()}
+        extra: dict[str, DatasetSummary] = {}
+        for f in self.findings:
+            if not f.dataset:
+                continue
+            s = out.get(f.dataset) or extra.get(f.dataset)
+            if s is None:
+                kind = "raw form" if "." in f.dataset else (
+                    "ADaM" if f.dataset.startswith("AD") else "SDTM")
+                s = extra[f.dataset] = DatasetSummary(name=f.dataset, label="", kind=kind,
+                                                      records=None, variables=None)
+            if f.accepted is not None:
+                s.accepted += 1
+            elif f.severity is Severity.ERROR:
+                s.errors += 1
+            elif f.severity is Severity.WARNING:
+                s.warnings += 1
+            else:
+                s.notices += 1
+        return [out[k] for k in sorted(out)] + [extra[k] for k in sorted(extra)]
 
     @property
     def has_errors(self) -> bool:
@@ -110,6 +141,7 @@ class ValidationReport:
             rules.append({"id": rid, "severity": info.severity if info else "",
                           "message": info.message if info else "", "kind":
                           info.kind if info else "",
+                          "citation": info.citation if info else "",
                           "core_ids": list(info.core_ids) if info else [],
                           "fda_ids": list(info.fda_ids) if info else [],
                           "p21_ids": list(info.p21_ids) if info else [],
@@ -120,7 +152,9 @@ class ValidationReport:
                           "CT": standards.SDTM_CT_VERSION},
             "source": self.source,
             "kind": self.kind,
+            "study": self.study,
             "metadata_source": self.metadata_source,
+            "build_findings": list(self.build_findings),
             "summary": {**self.counts(),
                         "accepted": sum(1 for f in self.findings if f.accepted is not None),
                         "datasets": len(self.datasets), "rules_run": len(self.rules_run)},
@@ -129,7 +163,7 @@ class ValidationReport:
                 "path": self.baseline.path, "entries": self.baseline.entries,
                 "accepted_findings": self.baseline.accepted,
                 "unused_entries": list(self.baseline.unused)},
-            "datasets": [d.to_dict() for _, d in sorted(self.datasets.items())],
+            "datasets": [d.to_dict() for d in self.dataset_summaries()],
             "rules": rules,
             "findings": self.findings.to_records(),
         }
@@ -305,25 +339,18 @@ def validate(frames: Mapping[str, pd.DataFrame], *, metadata: StudyMetadata | No
             name=name, label=ds_labels.get(name, ""), kind=data.kind(name),
             records=int(len(frame)), variables=int(frame.shape[1]),
             source=str(sources.get(name, "")))
-    for f in findings:
-        s = summaries.get(f.dataset)
-        if s is None:
-            continue
-        if f.accepted is not None:
-            s.accepted += 1
-        elif f.severity is Severity.ERROR:
-            s.errors += 1
-        elif f.severity is Severity.WARNING:
-            s.warnings += 1
-        else:
-            s.notices += 1
     ran = set(run_ids) | {f.rule_id for f in findings}
-    return ValidationReport(findings=findings, datasets=summaries, kind=kind,
-                            rules_run=tuple(sorted(ran)),
-                            source=str(next(iter(sources.values())).parent) if sources else "",
-                            baseline=base_result, suites=suites,
-                            metadata_source="study metadata" if metadata is not None
-                            else "implementation guides")
+    report = ValidationReport(findings=findings, datasets=summaries, kind=kind,
+                              rules_run=tuple(sorted(ran)),
+                              source=str(next(iter(sources.values())).parent) if sources
+                              else "", baseline=base_result, suites=suites,
+                              metadata_source="study metadata" if metadata is not None
+                              else "implementation guides",
+                              study=study.id if study is not None else "")
+    for d in report.dataset_summaries():            # the stored counts, as reported
+        if d.name in report.datasets:
+            report.datasets[d.name] = d
+    return report
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,11 +366,94 @@ def _read_define(define_xml: Path) -> StudyMetadata:
     return read_define(Path(define_xml))
 
 
+# what the build writes beside its datasets: each stage's own findings (mapping, derivation)
+BUILD_FINDINGS = {"SDTM": "sdtm_findings.json", "ADaM": "adam_findings.json"}
+STAGE_FINDINGS = "findings.json"          # `studybuild sdtm --out` / `adam --out` folders
+PACKAGE_MARK = "manifest.json"            # the root of a package `studybuild build` wrote
+MAX_PACKAGE_DEPTH = 6                     # OUT/ID/m5/datasets/ID/analysis/adam/datasets
+
+
+def build_findings_files(path: Path, kind: str) -> list[Path]:
+    """The files holding the build's own findings for the datasets in ``path``: the stage
+    folder's ``traceability/findings.json`` (as ``studybuild sdtm``/``adam --out`` write
+    it), else, inside a package (the nearest folder above with ``manifest.json``), its
+    ``traceability/sdtm_findings.json`` and/or ``adam_findings.json`` by ``kind``.
+
+    >>> build_findings_files(Path("out/surufatinib-sts/tabulations/sdtm"), "SDTM")  # doctest: +SKIP
+    [PosixPath('out/surufatinib-sts/traceability/sdtm_findings.json')]
+    """
+    path = Path(path)
+    own = path / "traceability" / STAGE_FINDINGS
+    if own.is_file():
+        return [own]
+    names = [BUILD_FINDINGS[k] for k in ("SDTM", "ADaM") if kind in (k, "mixed")]
+    for up in list(path.parents)[:MAX_PACKAGE_DEPTH]:
+        if (up / PACKAGE_MARK).is_file():
+            return [up / "traceability" / n for n in names
+                    if (up / "traceability" / n).is_file()]
+    return []
+
+
+def read_build_findings(path: Path) -> Findings:
+    """Findings as the build wrote them (``{"findings": [Finding.to_dict(), ...]}``); a file
+    that is not that is an InputError naming it."""
+    import json
+
+    from studybuild.findings import Finding
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"cannot read the build's findings: {e}", path=path) from None
+    if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
+        raise InputError("the build's findings file has no 'findings' list", path=path)
+    out = Findings()
+    for i, r in enumerate(data["findings"]):
+        try:
+            row = r.get("row")
+            out.append(Finding(
+                rule_id=str(r["rule_id"]), severity=Severity(str(r["severity"]).lower()),
+                message=str(r.get("message") or ""), dataset=str(r.get("dataset") or ""),
+                variable=str(r.get("variable") or ""),
+                row=None if row is None else int(row),
+                keys=tuple((str(k), "" if v is None else str(v))
+                           for k, v in dict(r.get("keys") or {}).items()),
+                value=None if r.get("value") is None else str(r["value"]),
+                core_ids=tuple(map(str, r.get("core_ids") or ())),
+                fda_ids=tuple(map(str, r.get("fda_ids") or ())),
+                p21_ids=tuple(map(str, r.get("p21_ids") or ())),
+                source=str(r.get("source") or ""),
+                accepted=None if r.get("accepted") is None else str(r["accepted"])))
+        except (AttributeError, KeyError, TypeError, ValueError) as e:
+            raise InputError(f"finding {i + 1} cannot be read ({type(e).__name__}: {e})",
+                             path=path) from None
+    return out
+
+
+def _define_in(folder: Path) -> Path | None:
+    """The folder's own define.xml (any letter case), if there is one."""
+    if not folder.is_dir():
+        return None
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower() == "define.xml")
+    return found[0] if found else None
+
+
 def validate_folder(path: Path, *, define_xml: Path | None = None,
-                    baseline: Path | None = None, study: "Study | None" = None
-                    ) -> ValidationReport:
+                    baseline: Path | None = None, study: "Study | None" = None,
+                    metadata_for: "Callable[[dict[str, pd.DataFrame]], StudyMetadata] | None"
+                    = None, build_findings: bool = True) -> ValidationReport:
     """Validate every dataset file in a folder (XPT v5/v8, CSV, parquet, Dataset-JSON); the
-    kind (SDTM, ADaM, both) follows from the dataset names."""
+    kind (SDTM, ADaM, both) follows from the dataset names.
+
+    Metadata (types, cores, codelists, keys, value-level) comes from, in this order:
+    ``define_xml``; ``metadata_for(frames)`` (the CLI's ``--study``: the study spec's
+    metadata, as the build has it); the folder's own ``define.xml``; else the implementation
+    guides. ``study`` enables the rules against study.yaml (SB03xx). With
+    ``build_findings``, the findings the build recorded for these datasets (mapping and
+    derivation findings a folder of datasets cannot show, :func:`build_findings_files`) are
+    reported too, so a package validates to what its build reported. Files that belong
+    beside datasets (define.xml, stylesheet, define.html, PDFs, the same dataset in another
+    format) are skipped silently; any other file is an SB0901 notice."""
     from studybuild.datasets import read_folder
 
     path = Path(path)
@@ -351,7 +461,6 @@ def validate_folder(path: Path, *, define_xml: Path | None = None,
     if not folder.datasets:
         raise InputError("no dataset files found (looked for .xpt, .csv, .parquet, .json, "
                          ".ndjson)", path=path)
-    metadata = _read_define(define_xml) if define_xml is not None else None
     frames, sources, sizes = {}, {}, {}
     for name, ds in folder.datasets.items():
         frame = ds.frame
@@ -365,21 +474,43 @@ def validate_folder(path: Path, *, define_xml: Path | None = None,
             sizes[name] = ds.path.stat().st_size
         except OSError:
             sizes[name] = 0
+    found = _define_in(path) if path.is_dir() else None
+    if define_xml is not None:
+        metadata, meta_from = _read_define(define_xml), f"define.xml {define_xml}"
+    elif metadata_for is not None:
+        metadata = metadata_for(frames)
+        meta_from = f"study spec {study.id}" if study is not None else "study spec"
+    elif found is not None:
+        metadata, meta_from = _read_define(found), f"the folder's {found.name}"
+    else:
+        metadata, meta_from = None, "implementation guides"
     extra = Findings()
+    used: list[str] = []
+    if build_findings and path.is_dir():
+        for f in build_findings_files(path, folder.kind):
+            extra.extend(read_build_findings(f))
+            used.append(str(f))
     for p, why in folder.ignored:
         extra.add("SB0901", "notice", f"{p.name} was not read: {why}", source=str(p))
     report = validate(frames, metadata=metadata, baseline=baseline, sources=sources,
                       study=study, _extra=extra, _sizes=sizes)
     report.source = str(path)
+    report.metadata_source = meta_from
+    report.build_findings = tuple(used)
     return report
 
 
 def validate_cli(path: Path, *, report_dir: Path | None, baseline: Path | None,
-                 define_xml: Path | None) -> int:
-    """``studybuild validate PATH``: console summary, reports if asked, exit 1 on errors."""
+                 define_xml: Path | None, study: "Study | None" = None,
+                 metadata_for: "Callable[[dict[str, pd.DataFrame]], StudyMetadata] | None"
+                 = None) -> int:
+    """``studybuild validate PATH``: console summary, reports if asked, exit 1 on errors.
+    ``study``/``metadata_for``: what ``--study ID`` gives (the study and its spec's
+    metadata for the datasets read)."""
     from validation.report import console_summary, write_reports
 
-    report = validate_folder(path, define_xml=define_xml, baseline=baseline)
+    report = validate_folder(path, define_xml=define_xml, baseline=baseline, study=study,
+                             metadata_for=metadata_for)
     console_summary(report)
     if report_dir is not None:
         paths = write_reports(report, Path(report_dir))
