@@ -74,7 +74,8 @@ def test_adam_base_study_conforms_to_every_rule():
 
 def test_every_rule_has_a_violating_case():
     covered = {c["rule"] for c in CASES}
-    missing = sorted(set(registry()) - covered - ENGINE_NOTICES)
+    checks = {r for r, i in registry().items() if i.kind != "build"}   # build: its own tests
+    missing = sorted(checks - covered - ENGINE_NOTICES)
     assert missing == []
 
 

@@ -9,7 +9,11 @@ the CDISC CORE / FDA / Pinnacle 21 ids it covers:
 - ``studybuild``: cross-dataset rules in ``validation/rules/studybuild.yaml`` (SB01xx SDTM,
   SB02xx ADaM, SB03xx against study.yaml), run by :mod:`validation.engine`;
 - ``core``: published CDISC CORE rules (own id ``SB-`` + CORE id), run by the same engine,
-  with the severity chosen in ``specs/standards/core-rules/selection.csv``.
+  with the severity chosen in ``specs/standards/core-rules/selection.csv``;
+- ``build``: what the build itself reports while reading raw forms, mapping SDTM, deriving
+  ADaM and writing XPT (SB-RAW-*, SB-MAP-*, SB-SDTM-*, SB-TR-*, ADAM-*, SB-EXPORT-*), in
+  ``validation/rules/build.yaml``; not run by ``validate``, which reports them from a
+  package's traceability/ (so every finding in a report has its catalogue entry).
 
 >>> r = registry()["SB0001"]
 >>> r.severity, r.core_ids
@@ -32,8 +36,8 @@ class RuleInfo:
     id: str
     severity: str
     message: str
-    kind: str                          # suite | metadata | studybuild | core | engine
-    standard: str = "any"              # SDTM | ADaM | any
+    kind: str                          # suite | metadata | studybuild | core | engine | build
+    standard: str = "any"              # SDTM | ADaM | any (build rules: raw, export too)
     description: str = ""
     citation: str = ""
     core_ids: tuple[str, ...] = ()
@@ -155,6 +159,26 @@ def _studybuild_rules() -> list[RuleInfo]:
     return out
 
 
+def _build_rules() -> list[RuleInfo]:
+    """The build's own findings (``validation/rules/build.yaml``)."""
+    from studybuild.yamlspec import load_yaml
+
+    path = Path(__file__).parent / "rules" / "build.yaml"
+    data, lines = load_yaml(path)
+    out = []
+    for i, rec in enumerate((data or {}).get("rules") or []):
+        try:
+            out.append(RuleInfo(
+                id=str(rec["id"]), severity=str(rec["severity"]), message=str(rec["message"]),
+                kind="build", standard=str(rec["stage"]),
+                description=" ".join(str(rec.get("description", "")).split()),
+                citation=str(rec.get("citation", ""))))
+        except KeyError as e:
+            raise SpecError(f"rule {i + 1} has no {e.args[0]!r}", path=path,
+                            line=lines.get(("rules", i))) from None
+    return out
+
+
 def _core_rules() -> list[RuleInfo]:
     from validation import corerules
 
@@ -181,7 +205,7 @@ def _core_rules() -> list[RuleInfo]:
 @cache
 def registry() -> dict[str, RuleInfo]:
     """All rules by own id, in id order."""
-    rules = list(SUITE_RULES) + _studybuild_rules() + _core_rules()
+    rules = list(SUITE_RULES) + _studybuild_rules() + _core_rules() + _build_rules()
     seen: dict[str, RuleInfo] = {}
     for r in rules:
         if r.id in seen:
