@@ -210,3 +210,35 @@ def test_every_rule_id_the_code_emits_has_catalogue_metadata():
         info = reg[rid]
         assert info.severity in ("error", "warning", "notice") and info.message, rid
         assert info.citation or info.kind == "engine", rid
+
+
+def test_a_dataset_changed_after_the_build_is_said_and_a_bad_findings_file_is_a_notice(
+        package, tmp_path):
+    import shutil
+
+    pkg = tmp_path / "copy"
+    shutil.copytree(package["pkg"], pkg)
+    sdtm = pkg / package["folders"]["SDTM"].relative_to(package["pkg"])
+    ok = run("validate", str(sdtm))
+    assert ok.exit_code == 0 and "SB0903" not in ok.output, ok.output
+    # DM edited after the build: the build's findings are still reported, with a notice
+    dm = (sdtm / "dm.xpt").read_bytes()
+    (sdtm / "dm.xpt").write_bytes(dm.replace(b"SURU-STS-II-101-001", b"SURU-STS-II-101-999", 1))
+    res = run("validate", str(sdtm), "--report", str(tmp_path / "rep"))
+    data = json.loads((tmp_path / "rep" / "report.json").read_text())
+    notes = [f for f in data["findings"] if f["rule_id"] == "SB0903"]
+    assert [f["message"].split(" changed since the build")[0] for f in notes] == ["dm.xpt"]
+    assert sum(f["rule_id"] == "SB-MAP-TRANSLIT" for f in data["findings"]) == 40
+    assert res.exit_code == 1          # and the checks see the edit: AE's subject 001 has no DM
+    assert "SB-CORE-000201" in res.output
+    (sdtm / "dm.xpt").write_bytes(dm)
+    # a findings file that is not one: a notice naming it, the checks still run
+    trace = next(pkg.rglob("traceability/sdtm_findings.json"))
+    trace.write_text('{"counts": {}}')
+    res = run("validate", str(sdtm), "--report", str(tmp_path / "rep2"))
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "rep2" / "report.json").read_text())
+    assert [f["message"] for f in data["findings"] if f["rule_id"] == "SB0901"] == [
+        f"sdtm_findings.json was not read: {trace}: the build's findings file has no "
+        "'findings' list; the build's findings are not included"]
+    assert not any(f["rule_id"].startswith("SB-MAP") for f in data["findings"])

@@ -130,11 +130,18 @@ SUITE_RULES = (
        "The rule raised an error on unexpected data; the dataset was not checked by it.",
        "", (), (), ()),
     _r("SB0901", "notice", "File in the folder was not read", "engine",
-       "A file that is not a dataset, or a second copy of a dataset in another format.",
+       "A file that is not a dataset (define.xml, its stylesheet, HTML and PDF files and an "
+       "XPT's Dataset-JSON twin belong beside datasets and are skipped silently), a second "
+       "file giving a dataset already read, or a package's findings file that cannot be read.",
        "", (), (), ()),
     _r("SB0902", "notice", "Findings-baseline entry matched no finding", "engine",
        "An accepted-finding explanation that no longer applies (the problem was fixed or the "
        "entry is mistyped).", "", (), (), ()),
+    _r("SB0903", "notice", "Datasets changed since the build whose findings are reported",
+       "engine", "validate reports the build's own findings from a package's traceability/; "
+       "a dataset file whose SHA-256 is not the one in the package's manifest.json was "
+       "changed after the build, so those findings may not describe it.",
+       "docs/manifest.md", (), (), ()),
 )
 
 

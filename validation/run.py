@@ -387,11 +387,46 @@ def build_findings_files(path: Path, kind: str) -> list[Path]:
     if own.is_file():
         return [own]
     names = [BUILD_FINDINGS[k] for k in ("SDTM", "ADaM") if kind in (k, "mixed")]
-    for up in list(path.parents)[:MAX_PACKAGE_DEPTH]:
+    root = package_root(path)
+    if root is None:
+        return []
+    return [root / "traceability" / n for n in names if (root / "traceability" / n).is_file()]
+
+
+def package_root(path: Path) -> Path | None:
+    """The package folder ``path`` is inside: the nearest folder above it (at most
+    MAX_PACKAGE_DEPTH levels) holding ``manifest.json``."""
+    for up in list(Path(path).parents)[:MAX_PACKAGE_DEPTH]:
         if (up / PACKAGE_MARK).is_file():
-            return [up / "traceability" / n for n in names
-                    if (up / "traceability" / n).is_file()]
-    return []
+            return up
+    return None
+
+
+def changed_since_build(root: Path, files: Iterable[Path]) -> list[str]:
+    """The dataset files whose SHA-256 is not the one the package's manifest.json records
+    (changed, or added, since the build), by name; every file when the manifest cannot be
+    read."""
+    import hashlib
+    import json
+
+    try:
+        manifest = json.loads((root / PACKAGE_MARK).read_text(encoding="utf-8"))
+        known = {str(e["path"]): str(e["sha256"]) for e in manifest["files"]}
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        known = {}
+    out = []
+    for f in files:
+        try:
+            rel = Path(f).resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            rel = ""
+        h = hashlib.sha256()
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        if known.get(rel) != h.hexdigest():
+            out.append(Path(f).name)
+    return sorted(out)
 
 
 def read_build_findings(path: Path) -> Findings:
@@ -488,8 +523,20 @@ def validate_folder(path: Path, *, define_xml: Path | None = None,
     used: list[str] = []
     if build_findings and path.is_dir():
         for f in build_findings_files(path, folder.kind):
-            extra.extend(read_build_findings(f))
+            try:
+                extra.extend(read_build_findings(f))
+            except InputError as e:
+                extra.add("SB0901", "notice", f"{f.name} was not read: {e}; the build's "
+                          "findings are not included", source=str(f))
+                continue
             used.append(str(f))
+        root = package_root(path) if used else None
+        changed = changed_since_build(root, sources.values()) if root is not None else []
+        if changed:
+            extra.add("SB0903", "notice", f"{', '.join(changed)} changed since the build "
+                      f"(SHA-256 not the one in {root / PACKAGE_MARK}): the build's findings "
+                      "describe the datasets as built and may not apply to them",
+                      source=str(root / PACKAGE_MARK))
     for p, why in folder.ignored:
         extra.add("SB0901", "notice", f"{p.name} was not read: {why}", source=str(p))
     report = validate(frames, metadata=metadata, baseline=baseline, sources=sources,
