@@ -152,8 +152,8 @@ def test_build_validation_report_display(package):
             for n, d in rows.items() if n in attributed} == dict(attributed)
     # keys wrap between key=value pairs, never inside one (no break-all anywhere)
     assert "word-break:break-all" not in html
-    assert ("<span class='kv'>USUBJID=SURU-STS-II-101-006</span> "
-            "<span class='kv'>VISIT=WEEK 12 TUMOR ASSESSMENT</span>") in html
+    assert ("<span class='key'>USUBJID=SURU-STS-II-101-006</span> "
+            "<span class='key'>VISIT=WEEK 12 TUMOR ASSESSMENT</span>") in html
 
 
 def test_dataset_counts_follow_the_findings():
@@ -172,6 +172,19 @@ def test_dataset_counts_follow_the_findings():
                    ("ae.csv", "raw form", None, 0, 0, 1)]
     html = render_html(rep.to_dict())
     assert "<p>SDTM datasets &middot;" in html          # no folder, no gate: no "in"
+
+
+def test_values_wrap_between_pairs_and_ids_stay_whole():
+    from validation.report import _ids_html, _value_html
+
+    # what the cross-dataset rules report: one box per KEY=value, the "; " between boxes
+    assert _value_html("AESTDY=366; AESTDTC=2013-05-09; RFSTDTC=2013-05-09") == (
+        "<span class='kv'>AESTDY=366;</span> <span class='kv'>AESTDTC=2013-05-09;</span> "
+        "<span class='kv'>RFSTDTC=2013-05-09</span>")
+    assert _value_html("Total bilirubin 45 <umol/L>") == "Total bilirubin 45 &lt;umol/L&gt;"
+    assert _value_html(None) == ""
+    assert _ids_html(["CORE-000022", "SD1062", "SD1062"]) == \
+        "<span>CORE-000022</span>, <span>SD1062</span>"
 
 
 def _emitted_rule_ids() -> dict[str, str]:

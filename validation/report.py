@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -153,8 +154,9 @@ tr.accepted td{color:#888;text-decoration:line-through}
 #filters label{margin-right:1em}
 .mono{font-family:Menlo,Consolas,monospace;font-size:12px;white-space:pre-wrap;
   overflow-wrap:break-word}
-.id,.kv{white-space:nowrap}
-div.value{min-width:10em;max-width:30em;overflow-wrap:anywhere}
+.id{white-space:nowrap}
+.kv{display:inline-block}.key,.ids span{white-space:nowrap}
+div.value{min-width:12em;max-width:30em;overflow-wrap:break-word}
 td.msg{min-width:22em}
 """
 
@@ -180,6 +182,28 @@ function applyFilters(){
 
 def _e(v) -> str:
     return html.escape("" if v is None else str(v))
+
+
+_PAIRS = re.compile(r"^[A-Za-z$_][A-Za-z0-9$_.]*=")
+
+
+def _value_html(value) -> str:
+    """A finding's value: ``KEY=value; KEY=value`` (what the cross-dataset rules report)
+    as one unbreakable-looking box per pair, so lines break between pairs rather than inside
+    a date or an id; any other value as text."""
+    if value is None:
+        return ""
+    text = str(value)
+    if "; " not in text or not _PAIRS.match(text):
+        return _e(text)
+    parts = text.split("; ")
+    return " ".join(f"<span class='kv'>{_e(p)}{';' if i < len(parts) - 1 else ''}</span>"
+                    for i, p in enumerate(parts))
+
+
+def _ids_html(ids) -> str:
+    """Rule ids, each kept on one line (``CORE-000022`` never splits at its hyphen)."""
+    return ", ".join(f"<span>{_e(i)}</span>" for i in dict.fromkeys(ids))
 
 
 def _header_where(data: dict) -> str:
@@ -257,8 +281,8 @@ def render_html(data: dict) -> str:
                      f"<td class='n'>{c['error'] or ''}</td><td class='n'>{c['warning'] or ''}"
                      f"</td><td class='n'>{c['notice'] or ''}</td>"
                      f"<td class='n'>{c['accepted'] or ''}</td>"
-                     f"<td>{_e(', '.join(r['core_ids']))}</td>"
-                     f"<td>{_e(', '.join(dict.fromkeys(r['fda_ids'] + r['p21_ids'])))}</td>"
+                     f"<td class='ids'>{_ids_html(r['core_ids'])}</td>"
+                     f"<td class='ids'>{_ids_html(r['fda_ids'] + r['p21_ids'])}</td>"
                      "</tr>")
     parts.append("</tbody></table>")
     findings = data["findings"]
@@ -283,8 +307,10 @@ def render_html(data: dict) -> str:
                  "<th>message</th><th>CORE / FDA / P21</th><th>accepted because</th></tr>"
                  "</thead><tbody>")
     for f in findings:
-        keys = " ".join(f"<span class='kv'>{_e(k)}={_e(v)}</span>" for k, v in f["keys"].items())
-        ids = ", ".join(dict.fromkeys(f["core_ids"] + f["fda_ids"] + f["p21_ids"]))
+        keys = " ".join(f"<span class='key'>{_e(k)}={_e(v)}</span>"
+                        for k, v in f["keys"].items())
+        variables = ",<wbr>".join(_e(v) for v in f["variable"].split(","))
+        ids = _ids_html(f["core_ids"] + f["fda_ids"] + f["p21_ids"])
         acc = f.get("accepted")
         parts.append(
             f"<tr data-sev='{_e(f['severity'])}' data-ds='{_e(f['dataset'])}' "
@@ -292,11 +318,12 @@ def render_html(data: dict) -> str:
             f"{' class=accepted' if acc else ''}>"
             f"<td class='{_e(f['severity'])}'>{_e(f['severity'])}</td>"
             f"<td class='id'>{_e(f['rule_id'])}</td>"
-            f"<td class='id'>{_e(f['dataset'])}</td><td class='id'>{_e(f['variable'])}</td>"
+            f"<td class='id'>{_e(f['dataset'])}</td><td>{variables}</td>"
             f"<td class='n'>{'' if f['row'] is None else f['row']}</td>"
             f"<td class='mono'>{keys}</td>"
-            f"<td class='mono'><div class='value'>{_e(f['value'])}</div></td>"
-            f"<td class='msg'>{_e(f['message'])}</td><td>{_e(ids)}</td><td>{_e(acc)}</td></tr>")
+            f"<td class='mono'><div class='value'>{_value_html(f['value'])}</div></td>"
+            f"<td class='msg'>{_e(f['message'])}</td><td class='ids'>{ids}</td>"
+            f"<td>{_e(acc)}</td></tr>")
     parts.append("</tbody></table>")
     parts.append(f"<script>{_JS}</script></body></html>\n")
     return "\n".join(parts)
