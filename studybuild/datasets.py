@@ -57,6 +57,7 @@ class LoadedDataset:
     label: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     lengths: dict[str, int] = field(default_factory=dict)   # XPT storage widths, if known
+    metadata_ref: str = ""                      # Dataset-JSON metaDataRef (its define.xml)
 
 
 @dataclass
@@ -211,7 +212,7 @@ def read_dataset(path: str | os.PathLike, *, coerce: bool = True) -> LoadedDatas
                          hint=f"use one of {', '.join(sorted(EXTENSIONS))}")
     if not path.is_file():
         raise InputError("file not found", path=path)
-    label, labels, lengths = "", {}, {}
+    label, labels, lengths, ref = "", {}, {}, ""
     if fmt == "xpt":
         from studybuild.export.xpt import read_xpt
 
@@ -257,10 +258,11 @@ def read_dataset(path: str | os.PathLike, *, coerce: bool = True) -> LoadedDatas
 
         frame, meta = read_dataset_json(path)
         name, label, labels = meta["name"], meta.get("label", ""), meta.get("labels", {})
+        ref = meta.get("metadata_ref", "")
     if coerce:
         frame = coerce_types(frame, name)
     return LoadedDataset(name=name.upper(), path=path, format=fmt, frame=frame, label=label,
-                         labels=labels, lengths=lengths)
+                         labels=labels, lengths=lengths, metadata_ref=ref)
 
 
 def _looks_like_dataset_json(path: Path) -> bool:

@@ -255,3 +255,44 @@ def test_a_dataset_changed_after_the_build_is_said_and_a_bad_findings_file_is_a_
         f"sdtm_findings.json was not read: {trace}: the build's findings file has no "
         "'findings' list; the build's findings are not included"]
     assert not any(f["rule_id"].startswith("SB-MAP") for f in data["findings"])
+
+
+def test_dataset_json_kept_apart_uses_the_define_xml_it_names(package, tmp_path):
+    """A package may keep Dataset-JSON outside the XPT folder (eCTD m5 holds only XPT); the
+    files' metaDataRef then names the define.xml by a relative path, and validate follows it
+    (inside the package only), giving the same findings as the XPT folder."""
+    import hashlib
+    import os
+    import shutil
+
+    pkg = tmp_path / "copy"
+    shutil.copytree(package["pkg"], pkg)
+    sdtm = pkg / package["folders"]["SDTM"].relative_to(package["pkg"])
+    apart = pkg / "json-apart" / "sdtm"
+    apart.mkdir(parents=True)
+    manifest = json.loads((pkg / "manifest.json").read_text())
+    ref = os.path.relpath(sdtm / "define.xml", apart)
+    for src in sorted(sdtm.glob("*.json")):
+        doc = json.loads(src.read_text())
+        doc["metaDataRef"] = ref
+        data = json.dumps(doc).encode()
+        (apart / src.name).write_bytes(data)
+        manifest["files"].append({"path": (apart / src.name).relative_to(pkg).as_posix(),
+                                  "sha256": hashlib.sha256(data).hexdigest()})
+    (pkg / "manifest.json").write_text(json.dumps(manifest))
+    got, out = validate_cli(apart, tmp_path / "rep")
+    assert got["metadata_source"] == f"{(sdtm / 'define.xml').resolve()} (the Dataset-JSON " \
+        "metaDataRef)"
+    want, _ = validate_cli(package["folders"]["SDTM"], tmp_path / "rep-xpt")
+    assert Counter(key(f) for f in got["findings"]) == Counter(key(f) for f in want["findings"])
+    assert (got["summary"]["warning"], got["summary"]["notice"]) == (0, 41)
+    # a reference that leaves the package is not followed
+    for f in apart.glob("*.json"):
+        doc = json.loads(f.read_text())
+        doc["metaDataRef"] = os.path.relpath(tmp_path / "elsewhere" / "define.xml", apart)
+        f.write_text(json.dumps(doc))
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(sdtm / "define.xml", tmp_path / "elsewhere" / "define.xml")
+    res = run("validate", str(apart), "--report", str(tmp_path / "rep2"))
+    data = json.loads((tmp_path / "rep2" / "report.json").read_text())
+    assert data["metadata_source"] == "implementation guides", res.output

@@ -473,6 +473,21 @@ def _define_in(folder: Path) -> Path | None:
     return found[0] if found else None
 
 
+def _define_referenced(datasets: Iterable[Any], within: Path) -> Path | None:
+    """The define.xml the Dataset-JSON files name (``metaDataRef``, relative to the file),
+    when it exists inside ``within`` (the package, or the folder itself): a package can keep
+    its Dataset-JSON apart from the XPT folder the define.xml sits in."""
+    root = within.resolve()
+    for ds in sorted(datasets, key=lambda d: d.name):
+        ref = getattr(ds, "metadata_ref", "")
+        if not ref or "://" in ref:
+            continue
+        target = (ds.path.parent / ref).resolve()
+        if target.is_file() and target.is_relative_to(root):
+            return target
+    return None
+
+
 def validate_folder(path: Path, *, define_xml: Path | None = None,
                     baseline: Path | None = None, study: "Study | None" = None,
                     metadata_for: "Callable[[dict[str, pd.DataFrame]], StudyMetadata] | None"
@@ -509,14 +524,19 @@ def validate_folder(path: Path, *, define_xml: Path | None = None,
             sizes[name] = ds.path.stat().st_size
         except OSError:
             sizes[name] = 0
-    found = _define_in(path) if path.is_dir() else None
+    found = None
+    if path.is_dir():
+        found = _define_in(path) or _define_referenced(folder.datasets.values(),
+                                                       package_root(path) or path)
     if define_xml is not None:
         metadata, meta_from = _read_define(define_xml), f"define.xml {define_xml}"
     elif metadata_for is not None:
         metadata = metadata_for(frames)
         meta_from = f"study spec {study.id}" if study is not None else "study spec"
     elif found is not None:
-        metadata, meta_from = _read_define(found), f"the folder's {found.name}"
+        metadata = _read_define(found)
+        meta_from = (f"the folder's {found.name}" if found.parent == path.resolve() or
+                     found.parent == path else f"{found} (the Dataset-JSON metaDataRef)")
     else:
         metadata, meta_from = None, "implementation guides"
     extra = Findings()
