@@ -272,7 +272,9 @@ def test_dataset_json_kept_apart_uses_the_define_xml_it_names(package, tmp_path)
     apart.mkdir(parents=True)
     manifest = json.loads((pkg / "manifest.json").read_text())
     ref = os.path.relpath(sdtm / "define.xml", apart)
-    for src in sorted(sdtm.glob("*.json")):
+    json_dir = next(p for p in sorted(pkg.rglob("dm.json"))         # beside the XPT, or apart
+                    if "datasetJSONVersion" in p.read_text()[:4096]).parent
+    for src in sorted(json_dir.glob("*.json")):
         doc = json.loads(src.read_text())
         doc["metaDataRef"] = ref
         data = json.dumps(doc).encode()
