@@ -298,3 +298,19 @@ def test_dataset_json_kept_apart_uses_the_define_xml_it_names(package, tmp_path)
     res = run("validate", str(apart), "--report", str(tmp_path / "rep2"))
     data = json.loads((tmp_path / "rep2" / "report.json").read_text())
     assert data["metadata_source"] == "implementation guides", res.output
+
+
+def test_a_stage_folder_gives_its_own_findings(package, tmp_path):
+    """`studybuild adam --out` writes its derivation findings as traceability/findings.csv;
+    validate --study on that folder gives what the build's ADaM stage reported."""
+    out = tmp_path / "adam"
+    res = run("adam", "--sdtm", str(package["folders"]["SDTM"]), "--out", str(out),
+              "--study", STUDY)
+    assert res.exit_code == 0, res.output
+    got, _ = validate_cli(out, tmp_path / "rep", "--study", STUDY)
+    assert got["build_findings"] == [str(out / "traceability" / "findings.csv")]
+    want = package["traceability"]["adam_findings.json"]["findings"]
+    assert Counter(key(f) for f in got["findings"]) == Counter(key(f) for f in want)
+    assert [dict(f["keys"]) for f in got["findings"]
+            if f["rule_id"] == "ADAM-RECIST-DISAGREE"] == [
+        {"USUBJID": "SURU-STS-II-101-006", "VISIT": "WEEK 12 TUMOR ASSESSMENT"}]

@@ -368,24 +368,24 @@ def _read_define(define_xml: Path) -> StudyMetadata:
 
 # what the build writes beside its datasets: each stage's own findings (mapping, derivation)
 BUILD_FINDINGS = {"SDTM": "sdtm_findings.json", "ADaM": "adam_findings.json"}
-STAGE_FINDINGS = "findings.json"          # `studybuild sdtm --out` / `adam --out` folders
+STAGE_FINDINGS = ("findings.json", "findings.csv")     # `studybuild sdtm` / `adam --out`
 PACKAGE_MARK = "manifest.json"            # the root of a package `studybuild build` wrote
 MAX_PACKAGE_DEPTH = 6                     # OUT/ID/m5/datasets/ID/analysis/adam/datasets
 
 
 def build_findings_files(path: Path, kind: str) -> list[Path]:
     """The files holding the build's own findings for the datasets in ``path``: the stage
-    folder's ``traceability/findings.json`` (as ``studybuild sdtm``/``adam --out`` write
-    it), else, inside a package (the nearest folder above with ``manifest.json``), its
+    folder's ``traceability/findings.json`` or ``findings.csv`` (as ``studybuild sdtm`` /
+    ``adam --out`` write them), else, inside a package (the nearest folder above with ``manifest.json``), its
     ``traceability/sdtm_findings.json`` and/or ``adam_findings.json`` by ``kind``.
 
     >>> build_findings_files(Path("out/surufatinib-sts/tabulations/sdtm"), "SDTM")  # doctest: +SKIP
     [PosixPath('out/surufatinib-sts/traceability/sdtm_findings.json')]
     """
     path = Path(path)
-    own = path / "traceability" / STAGE_FINDINGS
-    if own.is_file():
-        return [own]
+    for name in STAGE_FINDINGS:
+        if (path / "traceability" / name).is_file():
+            return [path / "traceability" / name]
     names = [BUILD_FINDINGS[k] for k in ("SDTM", "ADaM") if kind in (k, "mixed")]
     root = package_root(path)
     if root is None:
@@ -429,17 +429,44 @@ def changed_since_build(root: Path, files: Iterable[Path]) -> list[str]:
     return sorted(out)
 
 
+def _csv_records(path: Path) -> list[dict]:
+    """findings.csv rows (``studybuild adam --out``) as ``Finding.to_dict`` records: blank is
+    None, keys and id lists are Python literals (read with ``ast.literal_eval``, data only)."""
+    import ast
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
+    out = []
+    for r in rows:
+        rec: dict[str, Any] = {k: (None if v == "" else v) for k, v in r.items()}
+        for k in ("keys", "core_ids", "fda_ids", "p21_ids"):
+            if rec.get(k) is not None:
+                rec[k] = ast.literal_eval(rec[k])
+        if rec.get("row") is not None:
+            rec["row"] = int(float(rec["row"]))
+        out.append(rec)
+    return out
+
+
 def read_build_findings(path: Path) -> Findings:
-    """Findings as the build wrote them (``{"findings": [Finding.to_dict(), ...]}``); a file
-    that is not that is an InputError naming it."""
+    """Findings as the build wrote them: JSON ``{"findings": [Finding.to_dict(), ...]}``,
+    or the CSV of ``studybuild adam --out``; a file that is not that is an InputError naming
+    it."""
     import json
 
     from studybuild.findings import Finding
 
+    path = Path(path)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"cannot read the build's findings: {e}", path=path) from None
+        if path.suffix.lower() == ".csv":
+            data = {"findings": _csv_records(path)}
+        else:
+            data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, SyntaxError,
+            MemoryError, RecursionError) as e:
+        raise InputError(f"cannot read the build's findings: {type(e).__name__}: {e}",
+                         path=path) from None
     if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
         raise InputError("the build's findings file has no 'findings' list", path=path)
     out = Findings()
