@@ -166,13 +166,58 @@ def adam(sdtm_dir: Path, out: Path, study: str | None) -> int:
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Findings baseline (YAML/JSON) marking accepted findings with a reason.")
 @click.option("--define", "define_xml", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="define.xml to take dataset and codelist metadata from.")
+              default=None, help="define.xml to take dataset and codelist metadata from "
+                                 "(default: the folder's own define.xml, if any).")
+@click.option("--study", "study", metavar="ID", default=None,
+              help="Study whose spec gives the metadata (as the build has it) and whose "
+                   "study.yaml the SB03xx rules check against.")
 @handle_errors
 def validate(path: Path, report_dir: Path | None, baseline: Path | None,
-             define_xml: Path | None) -> int:
-    """Check a folder of SDTM or ADaM datasets (XPT, CSV, parquet, Dataset-JSON)."""
+             define_xml: Path | None, study: str | None) -> int:
+    """Check a folder of SDTM or ADaM datasets (XPT, CSV, parquet, Dataset-JSON).
+
+    Metadata comes from --define, else --study's spec, else the folder's own define.xml,
+    else the implementation guides. In a package `studybuild build` wrote, the build's own
+    findings (traceability/) are reported too, so the package validates to what the build
+    reported.
+    """
+    _check_study(study)
     fn = _impl("validation.run", "validate_cli", "validate", 5)
-    return fn(path, report_dir=report_dir, baseline=baseline, define_xml=define_xml)
+    if study is None:
+        return fn(path, report_dir=report_dir, baseline=baseline, define_xml=define_xml)
+    from studybuild.study import load_study
+
+    return fn(path, report_dir=report_dir, baseline=baseline, define_xml=define_xml,
+              study=load_study(study), metadata_for=functools.partial(_study_metadata, study))
+
+
+def _study_metadata(study: str, frames: dict[str, Any]) -> Any:
+    """The metadata the build gives these datasets: the SDTM spec's (sdtm.build.sdtm_metadata)
+    for SDTM domains, the ADaM builder's (adam.build.describe_adam) for AD* datasets; one
+    StudyMetadata for a folder holding both."""
+    import dataclasses
+
+    sdtm = {k: v for k, v in frames.items() if not k.upper().startswith("AD")}
+    adam = {k: v for k, v in frames.items() if k.upper().startswith("AD")}
+    metas = []
+    if sdtm:
+        from sdtm.build import sdtm_metadata
+        from sdtm.spec import load_spec
+
+        metas.append(sdtm_metadata(load_spec(study), sdtm))
+    if adam:
+        from adam.build import describe_adam
+
+        metas.append(describe_adam(adam, sdtm, study=study,
+                                   labels={k: dict(v.attrs.get("labels") or {})
+                                           for k, v in adam.items()}))
+    if len(metas) == 1:
+        return metas[0]
+    first, second = metas
+    return dataclasses.replace(
+        first, datasets={**first.datasets, **second.datasets},
+        value_level=tuple(first.value_level) + tuple(second.value_level),
+        codelists={**second.codelists, **first.codelists})
 
 
 @cli.command(context_settings=CONTEXT,

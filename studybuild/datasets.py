@@ -28,6 +28,24 @@ from studybuild.errors import InputError
 EXTENSIONS = {".xpt": "xpt", ".csv": "csv", ".parquet": "parquet", ".json": "json",
               ".ndjson": "ndjson"}
 PREFERENCE = ("xpt", "json", "ndjson", "parquet", "csv")
+# what a package's dataset folder holds besides datasets (eCTD m5 and studybuild's layout)
+COMPANION_SUFFIXES = {".xsl": "define.xml stylesheet", ".html": "HTML page",
+                      ".htm": "HTML page", ".pdf": "PDF document"}
+
+
+def companion_reason(path: Path) -> str | None:
+    """Why a file that is not a dataset belongs in a dataset folder (define.xml, its
+    stylesheet, define.html, a reviewer's guide, the manifest), or None.
+
+    >>> companion_reason(Path("define.xml")), companion_reason(Path("notes.txt"))
+    ('define.xml', None)
+    """
+    name = path.name.lower()
+    if name.startswith("define") and name.endswith((".xml", ".json")):
+        return "define.xml" if name.endswith(".xml") else "define metadata"
+    if name == "manifest.json":
+        return "package manifest"
+    return COMPANION_SUFFIXES.get(path.suffix.lower())
 
 
 @dataclass
@@ -39,6 +57,7 @@ class LoadedDataset:
     label: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     lengths: dict[str, int] = field(default_factory=dict)   # XPT storage widths, if known
+    metadata_ref: str = ""                      # Dataset-JSON metaDataRef (its define.xml)
 
 
 @dataclass
@@ -46,6 +65,9 @@ class DatasetFolder:
     path: Path
     datasets: dict[str, LoadedDataset]          # by name, sorted
     ignored: list[tuple[Path, str]]             # files not used, with the reason
+    # files that belong beside the datasets (define.xml and its stylesheet, define.html,
+    # reviewer's guides, the same dataset in another format): not read, nothing to report
+    companions: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
     def kind(self) -> Literal["SDTM", "ADaM", "mixed", "empty"]:
@@ -190,7 +212,7 @@ def read_dataset(path: str | os.PathLike, *, coerce: bool = True) -> LoadedDatas
                          hint=f"use one of {', '.join(sorted(EXTENSIONS))}")
     if not path.is_file():
         raise InputError("file not found", path=path)
-    label, labels, lengths = "", {}, {}
+    label, labels, lengths, ref = "", {}, {}, ""
     if fmt == "xpt":
         from studybuild.export.xpt import read_xpt
 
@@ -236,10 +258,11 @@ def read_dataset(path: str | os.PathLike, *, coerce: bool = True) -> LoadedDatas
 
         frame, meta = read_dataset_json(path)
         name, label, labels = meta["name"], meta.get("label", ""), meta.get("labels", {})
+        ref = meta.get("metadata_ref", "")
     if coerce:
         frame = coerce_types(frame, name)
     return LoadedDataset(name=name.upper(), path=path, format=fmt, frame=frame, label=label,
-                         labels=labels, lengths=lengths)
+                         labels=labels, lengths=lengths, metadata_ref=ref)
 
 
 def _looks_like_dataset_json(path: Path) -> bool:
@@ -251,8 +274,11 @@ def _looks_like_dataset_json(path: Path) -> bool:
 def read_folder(path: str | os.PathLike, *, names: Iterable[str] | None = None,
                 coerce: bool = True) -> DatasetFolder:
     """Read every dataset file in a folder (not recursive). When one dataset exists in several
-    formats, XPT wins, then Dataset-JSON, parquet, CSV; the others are listed in ``ignored``.
-    ``names`` limits reading to those datasets (by file stem or dataset name)."""
+    formats (same file stem), XPT wins, then Dataset-JSON, parquet, CSV; the other files are
+    not read and are listed in ``companions``, with the package files that belong beside
+    datasets (define.xml, define2-1.xsl, define.html, reviewer's guides as PDF). Any other
+    file is listed in ``ignored`` with the reason. ``names`` limits reading to those datasets
+    (by file stem or dataset name)."""
     path = Path(path)
     if not path.exists():
         raise InputError("folder not found", path=path)
@@ -262,17 +288,27 @@ def read_folder(path: str | os.PathLike, *, names: Iterable[str] | None = None,
     wanted = {n.upper() for n in names} if names is not None else None
     files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
     ignored: list[tuple[Path, str]] = []
+    companions: list[tuple[Path, str]] = []
     chosen: dict[str, LoadedDataset] = {}
+    read_stems: dict[str, Path] = {}            # file stem -> the file the dataset came from
     by_pref = sorted(files, key=lambda p: (PREFERENCE.index(EXTENSIONS[p.suffix.lower()])
                                            if p.suffix.lower() in EXTENSIONS else 99, p.name))
     for p in by_pref:
+        why = companion_reason(p)
+        if why is not None:
+            companions.append((p, why))
+            continue
         if p.suffix.lower() not in EXTENSIONS:
             ignored.append((p, "not a dataset file"))
             continue
-        if p.name.lower() == "define.json" or p.name.lower().startswith(("report", "manifest")):
+        if p.name.lower().startswith("report"):
             ignored.append((p, "not a dataset file"))
             continue
         if wanted is not None and p.stem.upper() not in wanted:
+            continue
+        twin = read_stems.get(p.stem.upper())
+        if twin is not None:                    # ae.json beside ae.xpt: not read at all
+            companions.append((p, f"{_chosen_name(chosen, twin)} already read from {twin.name}"))
             continue
         if p.suffix.lower() in (".json", ".ndjson") and not _looks_like_dataset_json(p):
             ignored.append((p, "JSON file that is not Dataset-JSON"))
@@ -284,4 +320,11 @@ def read_folder(path: str | os.PathLike, *, names: Iterable[str] | None = None,
             ignored.append((p, f"{ds.name} already read from {chosen[ds.name].path.name}"))
             continue
         chosen[ds.name] = ds
-    return DatasetFolder(path, dict(sorted(chosen.items())), ignored)
+        read_stems[p.stem.upper()] = p
+    return DatasetFolder(path, dict(sorted(chosen.items())), ignored,
+                         sorted(companions, key=lambda c: c[0].name))
+
+
+def _chosen_name(chosen: dict[str, LoadedDataset], path: Path) -> str:
+    """The name of the dataset read from ``path``."""
+    return next((n for n, d in chosen.items() if d.path == path), path.stem.upper())

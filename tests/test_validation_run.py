@@ -253,7 +253,8 @@ def test_console_summary_is_readable_at_80_columns_and_piped(engine_report):
     assert max(len(line) for line in lines) <= 80
     # the counts (engine rules only, no suites) and the run on two short lines
     assert lines[:2] == ["SDTM: 1,340 errors, 72 warnings, 0 notices",
-                         f"12 datasets, {len(engine_report.rules_run)} rules run"]
+                         f"12 datasets, {len(engine_report.rules_run)} rules run; metadata "
+                         "from implementation guides"]
     # one entry per finding group: severity, rule, count, where: message, on the first line;
     # wrapped text stays under the message column, never squeezed into empty columns
     i = lines.index(next(x for x in lines if x.startswith("top findings")))
@@ -293,7 +294,7 @@ def test_cli_validate_with_define_xml(tmp_path):
                                    "--report", str(tmp_path / "rep")])
     assert res.exit_code in (0, 1), res.output
     data = json.loads((tmp_path / "rep" / "report.json").read_text())
-    assert data["metadata_source"] == "study metadata"
+    assert data["metadata_source"] == f"define.xml {DATA / 'define' / 'define_msg_sdtm.xml'}"
 
 
 # -------------------------------------------------------------------------------- any folder

@@ -54,7 +54,9 @@ def render() -> str:
     from validation import corerules
     from validation.rules import registry
 
-    reg = registry()
+    everything = registry()
+    build = [r for r in everything.values() if r.kind == "build"]
+    reg = {k: r for k, r in everything.items() if r.kind != "build"}   # what validate runs
     sel = corerules.selection()
     idx = corerules.index()
     kinds: dict[str, list] = {}
@@ -75,7 +77,9 @@ def render() -> str:
         f"studybuild cross-dataset rules and **{n_impl} of the {len(sel)} published CDISC CORE "
         f"rules** for SDTMIG 3.4 / ADaM, plus {len(kinds.get('engine', []))} notices about the "
         f"run itself. By severity: {sev['error']} error, {sev['warning']} warning, "
-        f"{sev['notice']} notice. `studybuild rules` prints the same list (`--json` for tools); "
+        f"{sev['notice']} notice. The build itself reports {len(build)} more kinds of "
+        "finding while it maps and derives ([below](#findings-of-the-build-mapping-derivation-"
+        "export)). `studybuild rules` prints the same list (`--json` for tools); "
         "[validation.md](validation.md) shows how to run the checks and read the reports.",
         "",
         "- **error**: stops the export (`studybuild build`) unless `--allow-errors` (recorded) "
@@ -107,6 +111,19 @@ def render() -> str:
     out += _table(kinds.get("studybuild", []), description=True)
     out += ["", "## Notices about the run", ""]
     out += _table(kinds.get("engine", []))
+    out += ["", "## Findings of the build (mapping, derivation, export)", "",
+            "What `studybuild sdtm`, `adam` and `build` report while they read the raw forms "
+            "(stage raw), map SDTM, derive ADaM and write XPT (export): "
+            "`validation/rules/build.yaml`. No check on a finished folder can make them; "
+            "`studybuild validate` on a package reports them from its `traceability/` "
+            "([validation.md](validation.md#running-it)). The severity is the usual one; "
+            "where the code chooses, the description says how.", "",
+            _row(["id", "stage", "severity", "message", "what it means", "citation"]),
+            _row(["---"] * 6)]
+    for r in sorted(build, key=lambda r: (["raw", "SDTM", "ADaM", "export"].index(r.standard)
+                                          if r.standard in ("raw", "SDTM", "ADaM", "export")
+                                          else 9, r.id)):
+        out.append(_row([r.id, r.standard, r.severity, r.message, r.description, r.citation]))
     out += ["", f"## CDISC CORE rules studybuild runs ({n_impl})", "",
             "Verbatim copies in `specs/standards/core-rules/rules/`, run by "
             "`validation/engine.py`; the severity is studybuild's choice "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from validation.run import ValidationReport
 
 MAX_JUNIT_LINES = 50
+KIND_TEXT = {"SDTM": "SDTM", "ADaM": "ADaM", "mixed": "SDTM and ADaM", "empty": "no"}
 
 
 def report_json(report: "ValidationReport") -> str:
@@ -69,17 +71,21 @@ def console_summary(report: "ValidationReport", *, console=None, top: int = 10) 
     c = report.counts()
     acc = sum(1 for f in report.findings if f.accepted is not None)
     style = "bold red" if c["error"] else ("bold yellow" if c["warning"] else "bold green")
-    head = (f"{report.kind} {report.source or ''}".rstrip() + f": {c['error']:,} errors, "
+    head = (f"{KIND_TEXT.get(report.kind, report.kind)} {report.source or ''}".rstrip()
+            + f": {c['error']:,} errors, "
             f"{c['warning']:,} warnings, {c['notice']:,} notices"
             + (f", {acc:,} accepted" if acc else ""))
     console.print(Text(head, style=style), soft_wrap=True)
-    console.print(f"{len(report.datasets)} datasets, {len(report.rules_run)} rules run",
-                  highlight=False, soft_wrap=True)
+    console.print(f"{len(report.datasets)} datasets, {len(report.rules_run)} rules run; "
+                  f"metadata from {report.metadata_source}", highlight=False, soft_wrap=True)
+    for f in report.build_findings:
+        console.print(f"build findings from {f}", highlight=False, soft_wrap=True)
     t = Table(show_header=True, header_style="bold")
     for col in ("dataset", "records", "variables", "errors", "warnings", "notices"):
         t.add_column(col, justify="right" if col != "dataset" else "left", no_wrap=True)
-    for d in report.datasets.values():
-        t.add_row(d.name, f"{d.records:,}", str(d.variables), f"{d.errors:,}",
+    for d in report.dataset_summaries():
+        t.add_row(d.name, "-" if d.records is None else f"{d.records:,}",
+                  "-" if d.variables is None else str(d.variables), f"{d.errors:,}",
                   f"{d.warnings:,}", f"{d.notices:,}")
     console.print(t)
     groups: dict[tuple, list] = {}
@@ -146,7 +152,12 @@ tr.accepted td{color:#888;text-decoration:line-through}
 .counts span{display:inline-block;margin-right:1.5em;font-size:1.1em}
 #filters{margin:.5em 0;padding:.5em;background:#fafafa;border:1px solid #ddd}
 #filters label{margin-right:1em}
-.mono{font-family:Menlo,Consolas,monospace;font-size:12px;white-space:pre-wrap;word-break:break-all}
+.mono{font-family:Menlo,Consolas,monospace;font-size:12px;white-space:pre-wrap;
+  overflow-wrap:break-word}
+.id{white-space:nowrap}
+.kv{display:inline-block}.key,.ids span{white-space:nowrap}
+div.value{min-width:12em;max-width:30em;overflow-wrap:break-word}
+td.msg{min-width:22em}
 """
 
 _JS = """
@@ -173,17 +184,56 @@ def _e(v) -> str:
     return html.escape("" if v is None else str(v))
 
 
+_PAIRS = re.compile(r"^[A-Za-z$_][A-Za-z0-9$_.]*=")
+
+
+def _value_html(value) -> str:
+    """A finding's value: ``KEY=value; KEY=value`` (what the cross-dataset rules report)
+    as one unbreakable-looking box per pair, so lines break between pairs rather than inside
+    a date or an id; any other value as text."""
+    if value is None:
+        return ""
+    text = str(value)
+    if "; " not in text or not _PAIRS.match(text):
+        return _e(text)
+    parts = text.split("; ")
+    return " ".join(f"<span class='kv'>{_e(p)}{';' if i < len(parts) - 1 else ''}</span>"
+                    for i, p in enumerate(parts))
+
+
+def _ids_html(ids) -> str:
+    """Rule ids, each kept on one line (``CORE-000022`` never splits at its hyphen)."""
+    return ", ".join(f"<span>{_e(i)}</span>" for i in dict.fromkeys(ids))
+
+
+def _header_where(data: dict) -> str:
+    """What was checked, for the report's first line: ``SDTM datasets in <folder> of study
+    X``; a report of the build (datasets checked in memory, no folder) says so instead of
+    naming an empty path."""
+    kind = KIND_TEXT.get(data["kind"], data["kind"])
+    text = f"{_e(kind)} datasets"
+    if data.get("source"):
+        text += f" in <span class='mono'>{_e(data['source'])}</span>"
+    elif data.get("gate"):
+        text += " checked by the build before export"
+    if data.get("study"):
+        text += f" of study {_e(data['study'])}"
+    return text
+
+
 def render_html(data: dict) -> str:
     s = data["summary"]
     parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
              "<title>studybuild validation report</title>",
              f"<style>{_CSS}</style></head><body>",
              "<h1>studybuild conformance report</h1>",
-             f"<p>{_e(data['kind'])} datasets in <span class='mono'>{_e(data['source'])}</span>"
+             f"<p>{_header_where(data)}"
              f" &middot; SDTMIG {_e(data['standards']['SDTMIG'])}, ADaMIG "
              f"{_e(data['standards']['ADaMIG'])}, CT {_e(data['standards']['CT'])}"
              f" &middot; metadata from {_e(data['metadata_source'])}"
              f" &middot; studybuild {_e(data['studybuild_version'])}</p>",
+             "".join(f"<p>Findings of the build read from <span class='mono'>{_e(f)}</span>"
+                     "</p>" for f in data.get("build_findings") or ()),
              "<p class='counts'>"
              f"<span class='error'>{s['error']} errors</span>"
              f"<span class='warning'>{s['warning']} warnings</span>"
@@ -206,9 +256,10 @@ def render_html(data: dict) -> str:
                  "<th>warnings</th><th>notices</th><th>accepted</th><th>source</th></tr>"
                  "</thead><tbody>")
     for d in data["datasets"]:
-        parts.append(f"<tr><td>{_e(d['name'])}</td><td>{_e(d['label'])}</td>"
-                     f"<td>{_e(d['kind'])}</td><td class='n'>{d['records']}</td>"
-                     f"<td class='n'>{d['variables']}</td>"
+        parts.append(f"<tr><td class='id'>{_e(d['name'])}</td><td>{_e(d['label'])}</td>"
+                     f"<td>{_e(d['kind'])}</td>"
+                     f"<td class='n'>{'' if d['records'] is None else d['records']}</td>"
+                     f"<td class='n'>{'' if d['variables'] is None else d['variables']}</td>"
                      f"<td class='n error'>{d['errors'] or ''}</td>"
                      f"<td class='n warning'>{d['warnings'] or ''}</td>"
                      f"<td class='n notice'>{d['notices'] or ''}</td>"
@@ -223,13 +274,15 @@ def render_html(data: dict) -> str:
                  "<th>CORE</th><th>FDA / P21</th></tr></thead><tbody>")
     for r in failing:
         c = r["findings"]
-        parts.append(f"<tr><td>{_e(r['id'])}</td><td class='{_e(r['severity'])}'>"
-                     f"{_e(r['severity'])}</td><td>{_e(r['message'])}</td>"
+        parts.append(f"<tr><td class='id'>{_e(r['id'])}</td><td class='{_e(r['severity'])}'>"
+                     f"{_e(r['severity'])}</td><td>{_e(r['message'])}"
+                     + (f"<br><small>{_e(r['citation'])}</small>" if r.get("citation") else "")
+                     + "</td>"
                      f"<td class='n'>{c['error'] or ''}</td><td class='n'>{c['warning'] or ''}"
                      f"</td><td class='n'>{c['notice'] or ''}</td>"
                      f"<td class='n'>{c['accepted'] or ''}</td>"
-                     f"<td>{_e(', '.join(r['core_ids']))}</td>"
-                     f"<td>{_e(', '.join(dict.fromkeys(r['fda_ids'] + r['p21_ids'])))}</td>"
+                     f"<td class='ids'>{_ids_html(r['core_ids'])}</td>"
+                     f"<td class='ids'>{_ids_html(r['fda_ids'] + r['p21_ids'])}</td>"
                      "</tr>")
     parts.append("</tbody></table>")
     findings = data["findings"]
@@ -254,18 +307,23 @@ def render_html(data: dict) -> str:
                  "<th>message</th><th>CORE / FDA / P21</th><th>accepted because</th></tr>"
                  "</thead><tbody>")
     for f in findings:
-        keys = " ".join(f"{k}={v}" for k, v in f["keys"].items())
-        ids = ", ".join(dict.fromkeys(f["core_ids"] + f["fda_ids"] + f["p21_ids"]))
+        keys = " ".join(f"<span class='key'>{_e(k)}={_e(v)}</span>"
+                        for k, v in f["keys"].items())
+        variables = ",<wbr>".join(_e(v) for v in f["variable"].split(","))
+        ids = _ids_html(f["core_ids"] + f["fda_ids"] + f["p21_ids"])
         acc = f.get("accepted")
         parts.append(
             f"<tr data-sev='{_e(f['severity'])}' data-ds='{_e(f['dataset'])}' "
             f"data-rule='{_e(f['rule_id'])}' data-acc='{1 if acc else 0}'"
             f"{' class=accepted' if acc else ''}>"
-            f"<td class='{_e(f['severity'])}'>{_e(f['severity'])}</td><td>{_e(f['rule_id'])}</td>"
-            f"<td>{_e(f['dataset'])}</td><td>{_e(f['variable'])}</td>"
+            f"<td class='{_e(f['severity'])}'>{_e(f['severity'])}</td>"
+            f"<td class='id'>{_e(f['rule_id'])}</td>"
+            f"<td class='id'>{_e(f['dataset'])}</td><td>{variables}</td>"
             f"<td class='n'>{'' if f['row'] is None else f['row']}</td>"
-            f"<td class='mono'>{_e(keys)}</td><td class='mono'>{_e(f['value'])}</td>"
-            f"<td>{_e(f['message'])}</td><td>{_e(ids)}</td><td>{_e(acc)}</td></tr>")
+            f"<td class='mono'>{keys}</td>"
+            f"<td class='mono'><div class='value'>{_value_html(f['value'])}</div></td>"
+            f"<td class='msg'>{_e(f['message'])}</td><td class='ids'>{ids}</td>"
+            f"<td>{_e(acc)}</td></tr>")
     parts.append("</tbody></table>")
     parts.append(f"<script>{_JS}</script></body></html>\n")
     return "\n".join(parts)

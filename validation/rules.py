@@ -9,7 +9,11 @@ the CDISC CORE / FDA / Pinnacle 21 ids it covers:
 - ``studybuild``: cross-dataset rules in ``validation/rules/studybuild.yaml`` (SB01xx SDTM,
   SB02xx ADaM, SB03xx against study.yaml), run by :mod:`validation.engine`;
 - ``core``: published CDISC CORE rules (own id ``SB-`` + CORE id), run by the same engine,
-  with the severity chosen in ``specs/standards/core-rules/selection.csv``.
+  with the severity chosen in ``specs/standards/core-rules/selection.csv``;
+- ``build``: what the build itself reports while reading raw forms, mapping SDTM, deriving
+  ADaM and writing XPT (SB-RAW-*, SB-MAP-*, SB-SDTM-*, SB-TR-*, ADAM-*, SB-EXPORT-*), in
+  ``validation/rules/build.yaml``; not run by ``validate``, which reports them from a
+  package's traceability/ (so every finding in a report has its catalogue entry).
 
 >>> r = registry()["SB0001"]
 >>> r.severity, r.core_ids
@@ -32,8 +36,8 @@ class RuleInfo:
     id: str
     severity: str
     message: str
-    kind: str                          # suite | metadata | studybuild | core | engine
-    standard: str = "any"              # SDTM | ADaM | any
+    kind: str                          # suite | metadata | studybuild | core | engine | build
+    standard: str = "any"              # SDTM | ADaM | any (build rules: raw, export too)
     description: str = ""
     citation: str = ""
     core_ids: tuple[str, ...] = ()
@@ -127,11 +131,18 @@ SUITE_RULES = (
        "The rule raised an error on unexpected data; the dataset was not checked by it.",
        "", (), (), ()),
     _r("SB0901", "notice", "File in the folder was not read", "engine",
-       "A file that is not a dataset, or a second copy of a dataset in another format.",
+       "A file that is not a dataset (define.xml, its stylesheet, HTML and PDF files and an "
+       "XPT's Dataset-JSON twin belong beside datasets and are skipped silently), a second "
+       "file giving a dataset already read, or a package's findings file that cannot be read.",
        "", (), (), ()),
     _r("SB0902", "notice", "Findings-baseline entry matched no finding", "engine",
        "An accepted-finding explanation that no longer applies (the problem was fixed or the "
        "entry is mistyped).", "", (), (), ()),
+    _r("SB0903", "notice", "Datasets changed since the build whose findings are reported",
+       "engine", "validate reports the build's own findings from a package's traceability/; "
+       "a dataset file whose SHA-256 is not the one in the package's manifest.json was "
+       "changed after the build, so those findings may not describe it.",
+       "docs/manifest.md", (), (), ()),
 )
 
 
@@ -150,6 +161,26 @@ def _studybuild_rules() -> list[RuleInfo]:
                 citation=str(rec.get("citation", "")),
                 core_ids=tuple(rec.get("core_ids") or ()), fda_ids=tuple(rec.get("fda_ids") or ()),
                 p21_ids=tuple(rec.get("p21_ids") or ()), record=rec))
+        except KeyError as e:
+            raise SpecError(f"rule {i + 1} has no {e.args[0]!r}", path=path,
+                            line=lines.get(("rules", i))) from None
+    return out
+
+
+def _build_rules() -> list[RuleInfo]:
+    """The build's own findings (``validation/rules/build.yaml``)."""
+    from studybuild.yamlspec import load_yaml
+
+    path = Path(__file__).parent / "rules" / "build.yaml"
+    data, lines = load_yaml(path)
+    out = []
+    for i, rec in enumerate((data or {}).get("rules") or []):
+        try:
+            out.append(RuleInfo(
+                id=str(rec["id"]), severity=str(rec["severity"]), message=str(rec["message"]),
+                kind="build", standard=str(rec["stage"]),
+                description=" ".join(str(rec.get("description", "")).split()),
+                citation=str(rec.get("citation", ""))))
         except KeyError as e:
             raise SpecError(f"rule {i + 1} has no {e.args[0]!r}", path=path,
                             line=lines.get(("rules", i))) from None
@@ -182,7 +213,7 @@ def _core_rules() -> list[RuleInfo]:
 @cache
 def registry() -> dict[str, RuleInfo]:
     """All rules by own id, in id order."""
-    rules = list(SUITE_RULES) + _studybuild_rules() + _core_rules()
+    rules = list(SUITE_RULES) + _studybuild_rules() + _core_rules() + _build_rules()
     seen: dict[str, RuleInfo] = {}
     for r in rules:
         if r.id in seen:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -43,9 +43,9 @@ DSNAME_RE = re.compile(r"^[A-Z][A-Z0-9]{0,7}$")
 class DatasetSummary:
     name: str
     label: str
-    kind: str                       # SDTM / ADaM
-    records: int
-    variables: int
+    kind: str                       # SDTM / ADaM / raw form
+    records: int | None             # None: findings name it, but it is not in this run
+    variables: int | None
     errors: int = 0
     warnings: int = 0
     notices: int = 0
@@ -70,9 +70,40 @@ class ValidationReport:
     gate: dict[str, Any] | None = None          # set by validation.gate.enforce_gate
     suites: dict[str, dict] = field(default_factory=dict)
     metadata_source: str = "implementation guides"
+    study: str = ""                             # study id, when the checks knew the study
+    build_findings: tuple[str, ...] = ()        # files the build's own findings came from
 
     def counts(self) -> dict[str, int]:
         return self.findings.counts()
+
+    def dataset_summaries(self) -> list[DatasetSummary]:
+        """One summary per dataset, its counts made from the findings at the time of asking
+        (so a finding that names a dataset is counted there, whichever stage reported it),
+        then one per other name findings are attributed to (a raw form such as ``ae.csv``,
+        an SDTM domain named by an ADaM derivation finding), with records unknown. Datasets
+        first, then the others, each by name."""
+        out = {n: DatasetSummary(name=d.name, label=d.label, kind=d.kind, records=d.records,
+                                 variables=d.variables, source=d.source)
+               for n, d in self.datasets.items()}
+        extra: dict[str, DatasetSummary] = {}
+        for f in self.findings:
+            if not f.dataset:
+                continue
+            s = out.get(f.dataset) or extra.get(f.dataset)
+            if s is None:
+                kind = "raw form" if "." in f.dataset else (
+                    "ADaM" if f.dataset.startswith("AD") else "SDTM")
+                s = extra[f.dataset] = DatasetSummary(name=f.dataset, label="", kind=kind,
+                                                      records=None, variables=None)
+            if f.accepted is not None:
+                s.accepted += 1
+            elif f.severity is Severity.ERROR:
+                s.errors += 1
+            elif f.severity is Severity.WARNING:
+                s.warnings += 1
+            else:
+                s.notices += 1
+        return [out[k] for k in sorted(out)] + [extra[k] for k in sorted(extra)]
 
     @property
     def has_errors(self) -> bool:
@@ -110,6 +141,7 @@ class ValidationReport:
             rules.append({"id": rid, "severity": info.severity if info else "",
                           "message": info.message if info else "", "kind":
                           info.kind if info else "",
+                          "citation": info.citation if info else "",
                           "core_ids": list(info.core_ids) if info else [],
                           "fda_ids": list(info.fda_ids) if info else [],
                           "p21_ids": list(info.p21_ids) if info else [],
@@ -120,7 +152,9 @@ class ValidationReport:
                           "CT": standards.SDTM_CT_VERSION},
             "source": self.source,
             "kind": self.kind,
+            "study": self.study,
             "metadata_source": self.metadata_source,
+            "build_findings": list(self.build_findings),
             "summary": {**self.counts(),
                         "accepted": sum(1 for f in self.findings if f.accepted is not None),
                         "datasets": len(self.datasets), "rules_run": len(self.rules_run)},
@@ -129,7 +163,7 @@ class ValidationReport:
                 "path": self.baseline.path, "entries": self.baseline.entries,
                 "accepted_findings": self.baseline.accepted,
                 "unused_entries": list(self.baseline.unused)},
-            "datasets": [d.to_dict() for _, d in sorted(self.datasets.items())],
+            "datasets": [d.to_dict() for d in self.dataset_summaries()],
             "rules": rules,
             "findings": self.findings.to_records(),
         }
@@ -305,25 +339,18 @@ def validate(frames: Mapping[str, pd.DataFrame], *, metadata: StudyMetadata | No
             name=name, label=ds_labels.get(name, ""), kind=data.kind(name),
             records=int(len(frame)), variables=int(frame.shape[1]),
             source=str(sources.get(name, "")))
-    for f in findings:
-        s = summaries.get(f.dataset)
-        if s is None:
-            continue
-        if f.accepted is not None:
-            s.accepted += 1
-        elif f.severity is Severity.ERROR:
-            s.errors += 1
-        elif f.severity is Severity.WARNING:
-            s.warnings += 1
-        else:
-            s.notices += 1
     ran = set(run_ids) | {f.rule_id for f in findings}
-    return ValidationReport(findings=findings, datasets=summaries, kind=kind,
-                            rules_run=tuple(sorted(ran)),
-                            source=str(next(iter(sources.values())).parent) if sources else "",
-                            baseline=base_result, suites=suites,
-                            metadata_source="study metadata" if metadata is not None
-                            else "implementation guides")
+    report = ValidationReport(findings=findings, datasets=summaries, kind=kind,
+                              rules_run=tuple(sorted(ran)),
+                              source=str(next(iter(sources.values())).parent) if sources
+                              else "", baseline=base_result, suites=suites,
+                              metadata_source="study metadata" if metadata is not None
+                              else "implementation guides",
+                              study=study.id if study is not None else "")
+    for d in report.dataset_summaries():            # the stored counts, as reported
+        if d.name in report.datasets:
+            report.datasets[d.name] = d
+    return report
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,11 +366,171 @@ def _read_define(define_xml: Path) -> StudyMetadata:
     return read_define(Path(define_xml))
 
 
+# what the build writes beside its datasets: each stage's own findings (mapping, derivation)
+BUILD_FINDINGS = {"SDTM": "sdtm_findings.json", "ADaM": "adam_findings.json"}
+STAGE_FINDINGS = ("findings.json", "findings.csv")     # `studybuild sdtm` / `adam --out`
+PACKAGE_MARK = "manifest.json"            # the root of a package `studybuild build` wrote
+MAX_PACKAGE_DEPTH = 6                     # OUT/ID/m5/datasets/ID/analysis/adam/datasets
+
+
+def build_findings_files(path: Path, kind: str) -> list[Path]:
+    """The files holding the build's own findings for the datasets in ``path``: the stage
+    folder's ``traceability/findings.json`` or ``findings.csv`` (as ``studybuild sdtm`` /
+    ``adam --out`` write them), else, inside a package (the nearest folder above with ``manifest.json``), its
+    ``traceability/sdtm_findings.json`` and/or ``adam_findings.json`` by ``kind``.
+
+    >>> build_findings_files(Path("out/surufatinib-sts/tabulations/sdtm"), "SDTM")  # doctest: +SKIP
+    [PosixPath('out/surufatinib-sts/traceability/sdtm_findings.json')]
+    """
+    path = Path(path)
+    for name in STAGE_FINDINGS:
+        if (path / "traceability" / name).is_file():
+            return [path / "traceability" / name]
+    names = [BUILD_FINDINGS[k] for k in ("SDTM", "ADaM") if kind in (k, "mixed")]
+    root = package_root(path)
+    if root is None:
+        return []
+    return [root / "traceability" / n for n in names if (root / "traceability" / n).is_file()]
+
+
+def package_root(path: Path) -> Path | None:
+    """The package folder ``path`` is inside: the nearest folder above it (at most
+    MAX_PACKAGE_DEPTH levels) holding ``manifest.json``."""
+    for up in list(Path(path).parents)[:MAX_PACKAGE_DEPTH]:
+        if (up / PACKAGE_MARK).is_file():
+            return up
+    return None
+
+
+def changed_since_build(root: Path, files: Iterable[Path]) -> list[str]:
+    """The dataset files whose SHA-256 is not the one the package's manifest.json records
+    (changed, or added, since the build), by name; every file when the manifest cannot be
+    read."""
+    import hashlib
+    import json
+
+    try:
+        manifest = json.loads((root / PACKAGE_MARK).read_text(encoding="utf-8"))
+        known = {str(e["path"]): str(e["sha256"]) for e in manifest["files"]}
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        known = {}
+    out = []
+    for f in files:
+        try:
+            rel = Path(f).resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            rel = ""
+        h = hashlib.sha256()
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        if known.get(rel) != h.hexdigest():
+            out.append(Path(f).name)
+    return sorted(out)
+
+
+def _csv_records(path: Path) -> list[dict]:
+    """findings.csv rows (``studybuild adam --out``) as ``Finding.to_dict`` records: blank is
+    None, keys and id lists are Python literals (read with ``ast.literal_eval``, data only)."""
+    import ast
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
+    out = []
+    for r in rows:
+        rec: dict[str, Any] = {k: (None if v == "" else v) for k, v in r.items()}
+        for k in ("keys", "core_ids", "fda_ids", "p21_ids"):
+            if rec.get(k) is not None:
+                rec[k] = ast.literal_eval(rec[k])
+        if rec.get("row") is not None:
+            rec["row"] = int(float(rec["row"]))
+        out.append(rec)
+    return out
+
+
+def read_build_findings(path: Path) -> Findings:
+    """Findings as the build wrote them: JSON ``{"findings": [Finding.to_dict(), ...]}``,
+    or the CSV of ``studybuild adam --out``; a file that is not that is an InputError naming
+    it."""
+    import json
+
+    from studybuild.findings import Finding
+
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".csv":
+            data = {"findings": _csv_records(path)}
+        else:
+            data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, SyntaxError,
+            MemoryError, RecursionError) as e:
+        raise InputError(f"cannot read the build's findings: {type(e).__name__}: {e}",
+                         path=path) from None
+    if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
+        raise InputError("the build's findings file has no 'findings' list", path=path)
+    out = Findings()
+    for i, r in enumerate(data["findings"]):
+        try:
+            row = r.get("row")
+            out.append(Finding(
+                rule_id=str(r["rule_id"]), severity=Severity(str(r["severity"]).lower()),
+                message=str(r.get("message") or ""), dataset=str(r.get("dataset") or ""),
+                variable=str(r.get("variable") or ""),
+                row=None if row is None else int(row),
+                keys=tuple((str(k), "" if v is None else str(v))
+                           for k, v in dict(r.get("keys") or {}).items()),
+                value=None if r.get("value") is None else str(r["value"]),
+                core_ids=tuple(map(str, r.get("core_ids") or ())),
+                fda_ids=tuple(map(str, r.get("fda_ids") or ())),
+                p21_ids=tuple(map(str, r.get("p21_ids") or ())),
+                source=str(r.get("source") or ""),
+                accepted=None if r.get("accepted") is None else str(r["accepted"])))
+        except (AttributeError, KeyError, TypeError, ValueError) as e:
+            raise InputError(f"finding {i + 1} cannot be read ({type(e).__name__}: {e})",
+                             path=path) from None
+    return out
+
+
+def _define_in(folder: Path) -> Path | None:
+    """The folder's own define.xml (any letter case), if there is one."""
+    if not folder.is_dir():
+        return None
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower() == "define.xml")
+    return found[0] if found else None
+
+
+def _define_referenced(datasets: Iterable[Any], within: Path) -> Path | None:
+    """The define.xml the Dataset-JSON files name (``metaDataRef``, relative to the file),
+    when it exists inside ``within`` (the package, or the folder itself): a package can keep
+    its Dataset-JSON apart from the XPT folder the define.xml sits in."""
+    root = within.resolve()
+    for ds in sorted(datasets, key=lambda d: d.name):
+        ref = getattr(ds, "metadata_ref", "")
+        if not ref or "://" in ref:
+            continue
+        target = (ds.path.parent / ref).resolve()
+        if target.is_file() and target.is_relative_to(root):
+            return target
+    return None
+
+
 def validate_folder(path: Path, *, define_xml: Path | None = None,
-                    baseline: Path | None = None, study: "Study | None" = None
-                    ) -> ValidationReport:
+                    baseline: Path | None = None, study: "Study | None" = None,
+                    metadata_for: "Callable[[dict[str, pd.DataFrame]], StudyMetadata] | None"
+                    = None, build_findings: bool = True) -> ValidationReport:
     """Validate every dataset file in a folder (XPT v5/v8, CSV, parquet, Dataset-JSON); the
-    kind (SDTM, ADaM, both) follows from the dataset names."""
+    kind (SDTM, ADaM, both) follows from the dataset names.
+
+    Metadata (types, cores, codelists, keys, value-level) comes from, in this order:
+    ``define_xml``; ``metadata_for(frames)`` (the CLI's ``--study``: the study spec's
+    metadata, as the build has it); the folder's own ``define.xml``; else the implementation
+    guides. ``study`` enables the rules against study.yaml (SB03xx). With
+    ``build_findings``, the findings the build recorded for these datasets (mapping and
+    derivation findings a folder of datasets cannot show, :func:`build_findings_files`) are
+    reported too, so a package validates to what its build reported. Files that belong
+    beside datasets (define.xml, stylesheet, define.html, PDFs, the same dataset in another
+    format) are skipped silently; any other file is an SB0901 notice."""
     from studybuild.datasets import read_folder
 
     path = Path(path)
@@ -351,7 +538,6 @@ def validate_folder(path: Path, *, define_xml: Path | None = None,
     if not folder.datasets:
         raise InputError("no dataset files found (looked for .xpt, .csv, .parquet, .json, "
                          ".ndjson)", path=path)
-    metadata = _read_define(define_xml) if define_xml is not None else None
     frames, sources, sizes = {}, {}, {}
     for name, ds in folder.datasets.items():
         frame = ds.frame
@@ -365,21 +551,60 @@ def validate_folder(path: Path, *, define_xml: Path | None = None,
             sizes[name] = ds.path.stat().st_size
         except OSError:
             sizes[name] = 0
+    found = None
+    if path.is_dir():
+        found = _define_in(path) or _define_referenced(folder.datasets.values(),
+                                                       package_root(path) or path)
+    if define_xml is not None:
+        metadata, meta_from = _read_define(define_xml), f"define.xml {define_xml}"
+    elif metadata_for is not None:
+        metadata = metadata_for(frames)
+        meta_from = f"study spec {study.id}" if study is not None else "study spec"
+    elif found is not None:
+        metadata = _read_define(found)
+        meta_from = (f"the folder's {found.name}" if found.parent == path.resolve() or
+                     found.parent == path else f"{found} (the Dataset-JSON metaDataRef)")
+    else:
+        metadata, meta_from = None, "implementation guides"
     extra = Findings()
+    used: list[str] = []
+    if build_findings and path.is_dir():
+        for f in build_findings_files(path, folder.kind):
+            try:
+                extra.extend(read_build_findings(f))
+            except InputError as e:
+                extra.add("SB0901", "notice", f"{f.name} was not read: {e}; the build's "
+                          "findings are not included", source=str(f))
+                continue
+            used.append(str(f))
+        root = package_root(path) if used else None
+        changed = changed_since_build(root, sources.values()) if root is not None else []
+        if changed:
+            extra.add("SB0903", "notice", f"{', '.join(changed)} changed since the build "
+                      f"(SHA-256 not the one in {root / PACKAGE_MARK}): the build's findings "
+                      "describe the datasets as built and may not apply to them",
+                      source=str(root / PACKAGE_MARK))
     for p, why in folder.ignored:
         extra.add("SB0901", "notice", f"{p.name} was not read: {why}", source=str(p))
     report = validate(frames, metadata=metadata, baseline=baseline, sources=sources,
                       study=study, _extra=extra, _sizes=sizes)
     report.source = str(path)
+    report.metadata_source = meta_from
+    report.build_findings = tuple(used)
     return report
 
 
 def validate_cli(path: Path, *, report_dir: Path | None, baseline: Path | None,
-                 define_xml: Path | None) -> int:
-    """``studybuild validate PATH``: console summary, reports if asked, exit 1 on errors."""
+                 define_xml: Path | None, study: "Study | None" = None,
+                 metadata_for: "Callable[[dict[str, pd.DataFrame]], StudyMetadata] | None"
+                 = None) -> int:
+    """``studybuild validate PATH``: console summary, reports if asked, exit 1 on errors.
+    ``study``/``metadata_for``: what ``--study ID`` gives (the study and its spec's
+    metadata for the datasets read)."""
     from validation.report import console_summary, write_reports
 
-    report = validate_folder(path, define_xml=define_xml, baseline=baseline)
+    report = validate_folder(path, define_xml=define_xml, baseline=baseline, study=study,
+                             metadata_for=metadata_for)
     console_summary(report)
     if report_dir is not None:
         paths = write_reports(report, Path(report_dir))

@@ -290,7 +290,7 @@ def _load(path: Path) -> tuple[dict[str, Any], list[Any]]:
 
 def read_dataset_json(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read Dataset-JSON 1.1 (``.json`` or ``.ndjson``) into a frame and its metadata
-    (name, label, labels, columns, records). Raises InputError for files that are not
+    (name, label, labels, columns, records, metadata_ref: the metaDataRef). Raises InputError for files that are not
     Dataset-JSON."""
     path = Path(path)
     doc, rows = _load(path)
@@ -328,6 +328,7 @@ def read_dataset_json(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, 
     meta = {"name": str(doc["name"]).upper(), "label": doc.get("label", ""),
             "labels": {c["name"]: c.get("label", "") for c in columns}, "columns": columns,
             "records": doc.get("records"),
+            "metadata_ref": str(doc.get("metaDataRef") or ""),     # the define.xml, if named
             "keys": [c["name"] for c in sorted((c for c in columns if "keySequence" in c),
                                                key=lambda c: c["keySequence"])]}
     return frame, meta
