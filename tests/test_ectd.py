@@ -200,3 +200,28 @@ def test_package_is_byte_identical_on_rebuild(packages):
     a, b = tree(first), tree(second)
     assert any(k.endswith("/csdrg.pdf") for k in a) and any(k.endswith("/adrg.pdf") for k in a)
     assert a == b
+
+
+def test_many_findings_are_listed_by_check_with_counts():
+    # 3 findings over a limit of 2: grouped by check, dataset, variable and explanation;
+    # two of them share all four (count 2), one has the baseline's reason (count 1)
+    from studybuild.findings import Finding, Severity
+    from studybuild.guides.common import issues_details
+    from studybuild.guides.pdf import Document, Table
+
+    def f(row: int, accepted: str | None = None) -> Finding:
+        return Finding(rule_id="SB0005", severity=Severity.ERROR, dataset="DM",
+                       variable="SEX", message=f"SEX not in C66731 (row {row})", row=row,
+                       accepted=accepted)
+    doc = Document("T")
+    issues_details(doc, [f(3), f(1), f(2, "collected as MLE; see section 3.1")], limit=2)
+    table = next(b for b in doc.blocks if isinstance(b, Table))
+    assert table.rows == (        # in the order of their first finding (by message)
+        ("SB0005", "error", "DM", "SEX", "2", "SEX not in C66731 (row 1)",
+         "No explanation in the findings baseline."),
+        ("SB0005", "error", "DM", "SEX", "1", "SEX not in C66731 (row 2)",
+         "collected as MLE; see section 3.1"))
+    doc = Document("T")
+    issues_details(doc, [f(3), f(1)], limit=2)           # at the limit: one row each
+    rows = next(b for b in doc.blocks if isinstance(b, Table)).rows
+    assert [r[4] for r in rows] == ["SEX not in C66731 (row 1)", "SEX not in C66731 (row 3)"]

@@ -183,13 +183,36 @@ def issues_summary(doc: Document, findings: Iterable[Finding], *, kind: str) -> 
               widths=(1.6, 0.8, 1.2, 0.6, 0.8, 3.6))
 
 
-def issues_details(doc: Document, findings: Iterable[Finding]) -> None:
-    """Every finding, one row each, with its explanation."""
+NO_EXPLANATION = "No explanation in the findings baseline."
+# a table row costs reportlab about 1.3 ms: past this many findings the guide lists them by
+# check, dataset, variable and explanation (with counts) and the validation report has each
+DETAIL_LIMIT = 2000
+
+
+def issues_details(doc: Document, findings: Iterable[Finding],
+                   limit: int = DETAIL_LIMIT) -> None:
+    """Every finding, one row each, with its explanation (the baseline's reason); more than
+    ``limit`` findings are listed grouped, with counts."""
     fs = sorted(findings, key=_sort_key)
     if not fs:
         doc.para("No findings.")
         return
-    rows = [(f.rule_id, f.severity.value, f.dataset or "-", f.variable or "-", f.message,
-             f.accepted or "No explanation in the findings baseline.") for f in fs]
-    doc.table(["Check ID", "Severity", "Dataset", "Variable", "Message", "Explanation"], rows,
-              widths=(1.4, 0.8, 0.8, 0.9, 3.5, 1.9))
+    if len(fs) <= limit:
+        rows = [(f.rule_id, f.severity.value, f.dataset or "-", f.variable or "-", f.message,
+                 f.accepted or NO_EXPLANATION) for f in fs]
+        doc.table(["Check ID", "Severity", "Dataset", "Variable", "Message", "Explanation"],
+                  rows, widths=(1.4, 0.8, 0.8, 0.9, 3.5, 1.9))
+        return
+    groups: dict[tuple, list[Finding]] = {}
+    for f in fs:
+        key = (f.rule_id, f.severity.value, f.dataset or "-", f.variable or "-",
+               f.accepted or NO_EXPLANATION)
+        groups.setdefault(key, []).append(f)
+    doc.para(f"{len(fs):,} findings, more than the {limit:,} this guide lists one by one: "
+             "they are listed by check, dataset, variable and explanation, with the first "
+             "message of each; validation/report.html has every finding with its record keys.",
+             style="note")
+    rows = [(rid, sev, ds, var, len(g), g[0].message, why)
+            for (rid, sev, ds, var, why), g in groups.items()]
+    doc.table(["Check ID", "Severity", "Dataset", "Variable", "Count", "First message",
+               "Explanation"], rows, widths=(1.4, 0.8, 0.8, 0.9, 0.6, 3.0, 1.8))
