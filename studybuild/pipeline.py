@@ -790,8 +790,8 @@ def _print_result(console, res: BuildResult) -> None:
         from studybuild.export.layout import layout
 
         lay = layout(res.study_id)
-        console.print(f"  submission: {res.out / lay.study_dir}  ({lay.sdtm.relative_to(lay.study_dir)}"
-                      f"/csdrg.pdf, {lay.adam.relative_to(lay.study_dir)}/adrg.pdf)")
+        guides = [g.relative_to(lay.study_dir).as_posix() for g in (lay.csdrg, lay.adrg)]
+        console.print(f"  submission: {res.out / lay.study_dir}  ({', '.join(guides)})")
 
 
 def build_cli(study: str, raw: Path, out: Path, *, allow_errors: bool, formats: str,

@@ -193,12 +193,13 @@ def build_adrg(study, adam, sdtm_frames: Mapping[str, pd.DataFrame], *, options,
     doc.heading(2, "Imputation/Derivation Methods")
     c = o.adrs.confirmation
     ref = o.adrs.reference_date
+    sd_days = o.adrs.sd_min_days - o.adrs.sd_window_days
     doc.para(f"Confirmed response (RECIST 1.1): a CR or PR counts as confirmed when a later "
              f"assessment at least {c.min_days} days after it shows CR (for a CR) or CR/PR "
              f"(for a PR), with at most {c.max_ne} NE assessment(s) in between"
              + (" and no PR after a CR in between" if c.no_pr_after_cr else "") + ". "
-             f"Stable disease needs an assessment at least {o.adrs.sd_min_days - o.adrs.sd_window_days} "
-             f"days after {ref if ref != 'auto' else 'the reference date'} "
+             f"Stable disease needs an assessment at least {sd_days} days after "
+             f"{ref if ref != 'auto' else 'the reference date'} "
              f"({o.adrs.sd_min_days} days minus a {o.adrs.sd_window_days}-day window). "
              f"Assessment dates: {_date_imputation(o.adrs.date_imputation)}.")
     rules = o.adtte.rules()
