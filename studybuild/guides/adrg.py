@@ -21,14 +21,18 @@ POPULATIONS = ("ENRLFL", "RANDFL", "ITTFL", "FASFL", "SAFFL", "EFFFL", "PPROTFL"
 PROGRAMS = {"ADSL": "adam/adsl.py", "ADRS": "adam/adrs.py, adam/response.py",
             "ADTTE": "adam/adtte.py, adam/tte.py", "ADTR": "adam/adtr.py",
             "ADAE": "adam/adae.py"}
-_SOURCE = re.compile(r"\b(SUPP[A-Z]{2}|[A-Z]{2}|AD[A-Z0-9]{2,6})\.[A-Z]")
+_SOURCE = re.compile(r"\b([A-Z][A-Z0-9]{1,7})\.[A-Z]")
+CLASS_SHORT = {"SUBJECT LEVEL ANALYSIS DATASET": "ADSL", "BASIC DATA STRUCTURE": "BDS",
+               "OCCURRENCE DATA STRUCTURE": "OCCDS"}
 
 
-def _sources(name: str, dm, frame: pd.DataFrame) -> str:
-    """The datasets a dataset's variables come from (define.xml sources, SRCDOM values)."""
+def _sources(name: str, dm, frame: pd.DataFrame, known: set[str]) -> str:
+    """The datasets a dataset's variables come from: those of ``known`` named as
+    ``DATASET.VARIABLE`` in define.xml sources and methods, and the SRCDOM values."""
     found: set[str] = set()
     for v in (dm.variables if dm else ()):
-        found.update(_SOURCE.findall(v.source or ""))
+        found.update(_SOURCE.findall(f"{v.source or ''} {v.method or ''}"))
+    found &= known
     if "SRCDOM" in frame.columns:
         found.update(str(x) for x in frame["SRCDOM"].dropna().unique())
     found.discard(name)
@@ -230,8 +234,10 @@ def build_adrg(study, adam, sdtm_frames: Mapping[str, pd.DataFrame], *, options,
     rows = []
     for n in frames:
         m = meta.dataset(n)
-        rows.append((n, m.label if m else "", m.class_ if m else "", m.structure if m else "",
-                     counts[n][0], _sources(n, m, frames[n])))
+        cls = m.class_ if m else ""
+        rows.append((n, m.label if m else "", CLASS_SHORT.get(cls.upper(), cls),
+                     m.structure if m else "", counts[n][0],
+                     _sources(n, m, frames[n], set(sdtm_frames) | set(frames))))
     doc.table(["Dataset", "Label", "Class", "Structure", "Records", "Sources"], rows,
               widths=(0.7, 1.6, 0.7, 2.0, 0.7, 1.6))
     doc.para("Split datasets: " + common.split_text(dict(sizes or {}), hrefs))

@@ -66,8 +66,9 @@ def _data_flow(doc: Document, sdtm) -> None:
     doc.para("The SDTM datasets were mapped by studybuild directly from the raw CRF forms "
              "(one CSV file per form) as the study's SDTM specification "
              "(specs/studies/<study>/sdtm/*.yaml) states; nothing was edited by hand. Every "
-             "raw row read is either the source of an SDTM record (lineage) or excluded with a "
-             "reason (traceability/exclusions.csv beside this submission folder).")
+             "raw row read is either the source of an SDTM record or excluded with a reason; "
+             "both lists (lineage.csv, exclusions.csv) are kept with the package, outside the "
+             "submission folder.")
     if acc is None:
         doc.para("The accounting of raw rows is not part of this package (the SDTM folder it "
                  "was exported from had no traceability/).", style="note")
