@@ -225,3 +225,25 @@ def test_many_findings_are_listed_by_check_with_counts():
     issues_details(doc, [f(3), f(1)], limit=2)           # at the limit: one row each
     rows = next(b for b in doc.blocks if isinstance(b, Table)).rows
     assert [r[4] for r in rows] == ["SEX not in C66731 (row 1)", "SEX not in C66731 (row 3)"]
+
+
+@pytest.mark.parametrize("study", study_ids())
+def test_guides_embed_every_font_and_are_dated_at_the_cutoff(packages, study):
+    from studybuild.study import load_study
+
+    pkg = packages[0] / study
+    cutoff = load_study(study).dates.data_cutoff.strftime("D:%Y%m%d000000+00'00'")
+    for path in (sdtm_dir(pkg) / "csdrg.pdf", adam_dir(pkg) / "adrg.pdf"):
+        reader = PdfReader(path)
+        assert reader.metadata["/CreationDate"] == cutoff == reader.metadata["/ModDate"]
+        fonts = {}
+        for page in reader.pages:
+            for name, ref in page["/Resources"]["/Font"].items():
+                font = ref.get_object()
+                fonts[str(font["/BaseFont"])] = font
+        # DejaVu Sans subsets, embedded (FDA asks for embedded fonts); no base-14 reference
+        assert sorted(fonts) == ["/AAAAAA+DejaVuSans", "/AAAAAA+DejaVuSans-Bold"], sorted(fonts)
+        for font in fonts.values():
+            desc = font["/FontDescriptor"] if "/FontDescriptor" in font else \
+                font["/DescendantFonts"][0].get_object()["/FontDescriptor"]
+            assert "/FontFile2" in desc.get_object()

@@ -188,7 +188,7 @@ def render_pdf(doc: Document, *, created: dt.datetime, author: str = "",
             t.setStyle(TableStyle([
                 ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8edf2")),
                 ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#b8c2cc")),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("FONTNAME", (0, 0), (-1, -1), FONT), ("VALIGN", (0, 0), (-1, -1), "TOP"),
                 ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3),
                 ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2)]))
             flow.append(KeepTogether([t]) if len(b.rows) <= 8 else t)
