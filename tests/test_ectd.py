@@ -247,3 +247,49 @@ def test_guides_embed_every_font_and_are_dated_at_the_cutoff(packages, study):
             desc = font["/FontDescriptor"] if "/FontDescriptor" in font else \
                 font["/DescendantFonts"][0].get_object()["/FontDescriptor"]
             assert "/FontFile2" in desc.get_object()
+
+
+def test_validate_reads_the_m5_folders_as_they_are(packages, tmp_path):
+    pkg = packages[0] / "surufatinib-sts"
+    for folder, kind in ((sdtm_dir(pkg), "SDTM"), (adam_dir(pkg), "ADaM")):
+        out = tmp_path / kind
+        res = CliRunner().invoke(cli, ["validate", str(folder), "--report", str(out)])
+        assert "Traceback" not in res.output, res.output
+        assert res.exit_code == 0, res.output
+        report = json.loads((out / "report.json").read_text())
+        assert report["kind"] == kind
+        assert {d["name"] for d in report["datasets"]} == datasets_of(pkg, kind)
+
+
+def test_csdrg_gives_the_baselines_reason_for_an_accepted_finding(packages):
+    # the cSDRG's conformance tables from the SDTM in m5: an accepted finding keeps its row,
+    # counted as accepted, with the baseline's reason as its explanation
+    from studybuild.findings import Finding, Severity
+    from studybuild.guides.csdrg import build_csdrg
+    from studybuild.guides.pdf import Table
+    from studybuild.pipeline import read_sdtm
+    from studybuild.study import load_study
+    from validation.baseline import BaselineResult
+
+    sdtm = read_sdtm("surufatinib-sts", sdtm_dir(packages[0] / "surufatinib-sts"))
+    reason = "MedDRA SOC codes were not collected; see section 1.3"
+    findings = [Finding(rule_id="SB0006", severity=Severity.WARNING, dataset="AE",
+                        variable="AEBDSYCD", message="AEBDSYCD is missing", accepted=reason),
+                Finding(rule_id="SB-TR-SUMDIAM", severity=Severity.NOTICE, dataset="TR",
+                        variable="TRSTRESN", message="1 assessment(s) lack a measurement")]
+    doc = build_csdrg(load_study("surufatinib-sts"), sdtm, findings=findings,
+                      baseline=BaselineResult("accepted.yaml", 1, 1, ()))
+    tables = [b for b in doc.blocks if isinstance(b, Table)]
+    summary = next(t for t in tables if t.header[:2] == ("Check ID", "Severity")
+                   and "Accepted" in t.header)
+    assert [(r[0], r[1], r[2], r[3], r[4]) for r in summary.rows] == [
+        ("SB0006", "warning", "AE", "1", "1"), ("SB-TR-SUMDIAM", "notice", "TR", "1", "0")]
+    details = next(t for t in tables if "Explanation" in t.header)
+    assert [(r[0], r[5]) for r in details.rows] == [
+        ("SB0006", reason), ("SB-TR-SUMDIAM", "No explanation in the findings baseline.")]
+    text = " ".join(b.text for b in doc.blocks if hasattr(b, "text") and not hasattr(b, "level"))
+    assert "Findings baseline: accepted.yaml (1 entries, 1 findings accepted)" in text
+    assert "2 finding(s) remain in the SDTM datasets: 0 error(s), 0 warning(s), 1 notice(s) " \
+        "not accepted, and 1 accepted by the findings baseline." in text
+    # no traceability/ beside the m5 folder: the data flow says so rather than guess
+    assert "The accounting of raw rows is not part of this package" in text
