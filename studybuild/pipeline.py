@@ -260,9 +260,10 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
     SDTM and ADaM validation reports when the caller has run :func:`check_stage` already
     (``build_study`` does); else the checks run here. ``raw_dir``: a raw folder to carry into
     the package as ``raw/`` (``studybuild demo``). Writes, in a staged folder moved into
-    place only when complete (see the module docstring): XPT and Dataset-JSON per dataset,
-    define.xml 2.1 for SDTM and ADaM, the validation reports, ``traceability/`` (what is
-    known of it), the reviewer report and the manifest.
+    place only when complete (see the module docstring): XPT (in ``m5/``) and Dataset-JSON
+    (beside it) per dataset, define.xml 2.1 with define.html for SDTM and ADaM, the
+    reviewer's guides (``csdrg.pdf``, ``adrg.pdf``, :mod:`studybuild.guides`), the validation
+    reports, ``traceability/`` (what is known of it), the reviewer report and the manifest.
 
     Raises :class:`~studybuild.errors.GateError` (exit 1) when the checks find errors and
     ``allow_errors`` is false: nothing is exported, the validation report goes to
