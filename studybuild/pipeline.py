@@ -288,6 +288,7 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
     say = progress or (lambda msg: None)
     fmts = parse_formats(formats)
     study = load_study(study_id)
+    lay = layout(study_id)              # before any work: the id must name an eCTD folder
     out_root = Path(out_root)
     target = out_root / study_id
     refused_dir = out_root / f"{study_id}.refused"
@@ -321,7 +322,6 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
 
     export_findings = Findings()
     kinds = {**{k: "SDTM" for k in sdtm.datasets}, **{k: "ADaM" for k in adam.datasets}}
-    lay = layout(study_id)
     refs = {k: posixpath.relpath((folder / "define.xml").as_posix(), js.as_posix())
             for k, folder, js in (("SDTM", lay.sdtm, lay.sdtm_json),
                                   ("ADaM", lay.adam, lay.adam_json))}
@@ -436,6 +436,7 @@ def build_study(study_id: str, raw_dir: Path, out_root: Path, *, allow_errors: b
     say = progress or (lambda msg: None)
     fmts = parse_formats(formats)
     study = load_study(study_id)
+    lay = layout(study_id)              # before any work: the id must name an eCTD folder
     raw_dir = Path(raw_dir)
     steps: list[StepTime] = []
 
@@ -452,7 +453,6 @@ def build_study(study_id: str, raw_dir: Path, out_root: Path, *, allow_errors: b
         # the SDTM gate is passed: the SDTM datasets' XPT and Dataset-JSON are written in a
         # background thread (numpy/Arrow kernels and file writes, which release the GIL)
         # while ADaM is derived and checked; export_package moves them into the package
-        lay = layout(study_id)
         early = _EarlyDatasets(sdtm, Path(out_root), study_id, formats=fmts,
                                timestamp=_cutoff(study),
                                metadata_ref=posixpath.relpath(

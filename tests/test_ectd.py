@@ -293,3 +293,13 @@ def test_csdrg_gives_the_baselines_reason_for_an_accepted_finding(packages):
         "not accepted, and 1 accepted by the findings baseline." in text
     # no traceability/ beside the m5 folder: the data flow says so rather than guess
     assert "The accounting of raw rows is not part of this package" in text
+
+
+def test_a_study_id_that_cannot_name_an_ectd_folder_is_refused():
+    from studybuild.errors import UsageError
+    from studybuild.export.layout import ectd_folder_name
+
+    assert ectd_folder_name("SURU-STS-2") == "suru-sts-2"      # eCTD folders are lower case
+    for bad in ("suru_sts", "suru sts", "../x", "-x", "x" * 65):
+        with pytest.raises(UsageError, match="cannot name an eCTD folder"):
+            ectd_folder_name(bad)
