@@ -245,8 +245,9 @@ def export(study: str, sdtm_dir: Path, adam_dir: Path, out: Path, formats: str,
     """Check SDTM and ADaM folders and write the submission package, as `build` does.
 
     Reads the folders `studybuild sdtm` and `studybuild adam` wrote, rebuilds their metadata
-    from the study spec, runs the SDTM and ADaM checks and writes OUT/ID/: XPT v5 and
-    Dataset-JSON per dataset, define.xml 2.1 (tabulations/sdtm, analysis/adam/datasets),
+    from the study spec, runs the SDTM and ADaM checks and writes OUT/ID/: the eCTD module 5
+    folder m5/datasets/ID (tabulations/sdtm, analysis/adam/datasets: XPT v5, define.xml 2.1,
+    define.html, the reviewer's guides csdrg.pdf and adrg.pdf) and beside it dataset-json/,
     validation/, traceability/ (from the folders' traceability/, when there), report.html and
     manifest.json. If the checks find errors nothing is exported, the previous package stays,
     and the validation report goes to OUT/ID.refused/ (exit 1), unless --allow-errors.
@@ -286,7 +287,8 @@ def build(study: str, raw: Path, out: Path, allow_errors: bool, formats: str,
           transliterate: bool, baseline: Path | None) -> int:
     """Run the whole pipeline for one study: sdtm, checks, adam, checks, export.
 
-    The package is written to OUT/ID/ (tabulations/sdtm, analysis/adam/datasets, validation,
+    The package is written to OUT/ID/ (m5/datasets/ID/tabulations/sdtm and
+    analysis/adam/datasets with define.xml and the reviewer's guides, dataset-json, validation,
     traceability, report.html, manifest.json) only if the checks find no errors; otherwise
     nothing is exported, the previous package stays, and the validation report goes to
     OUT/ID.refused/ (exit 1).

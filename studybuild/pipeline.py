@@ -6,15 +6,21 @@ sdtm`` / ``studybuild adam`` write (:func:`read_sdtm`, :func:`read_adam`), check
 writes the same eCTD-style package:
 
     OUT/ID/
+      m5/datasets/ID/               what is submitted, as FDA's eCTD module 5 expects it
+        tabulations/sdtm/           *.xpt, define.xml, define2-1.xsl, define.html (the
+                                    define pre-rendered), csdrg.pdf (SDTM reviewer's guide)
+        analysis/adam/datasets/     *.xpt, define.xml, define2-1.xsl, define.html, adrg.pdf
+      dataset-json/sdtm/, adam/     Dataset-JSON 1.1 (*.json or *.ndjson), outside m5
       raw/                          simulated raw data (demo only; see below)
-      tabulations/sdtm/             *.xpt, *.json (Dataset-JSON), define.xml, define2-1.xsl
-      analysis/adam/datasets/       *.xpt, *.json, define.xml, define2-1.xsl
       validation/                   report.json, report.html, junit.xml (SDTM and ADaM checks)
       traceability/                 lineage, accounting, exclusions, mapping/derivation findings,
                                     RECIST 1.1 recomputation (export: what the folders' own
                                     traceability/ holds)
       report.html, figures/         reviewer report
       manifest.json                 versions, spec hashes, SHA-256 of every file, gate override
+
+:mod:`studybuild.export.layout` names these folders (``sdtm_dir(package)``,
+``adam_dir(package)``).
 
 The package is staged in a temporary folder and moved into place only when every step has
 succeeded, so ``OUT/ID`` is always the complete output of one build (a killed build leaves the
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import posixpath
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -46,8 +53,6 @@ if TYPE_CHECKING:
     from studybuild.metadata import StudyMetadata
 
 FORMATS = ("xpt", "json", "ndjson")
-SDTM_DIR = Path("tabulations") / "sdtm"
-ADAM_DIR = Path("analysis") / "adam" / "datasets"
 
 
 @dataclass
@@ -122,14 +127,21 @@ def _link_or_copy_tree(src: Path, dst: Path) -> None:
 
 def _write_datasets(frames: dict[str, pd.DataFrame], metadata, folder: Path, *,
                     formats: tuple[str, ...], timestamp: dt.datetime, ascii: str,
-                    studyid: str, kind: str, findings: Findings) -> dict[str, str]:
-    """XPT (and Dataset-JSON) for every dataset; returns name -> XPT file name. An XPT v5
-    violation (should have been caught by the checks) becomes an error finding."""
+                    studyid: str, kind: str, findings: Findings,
+                    json_folder: Path | None = None,
+                    metadata_ref: str = "define.xml") -> dict[str, str]:
+    """XPT for every dataset in ``folder`` and, for the other formats, Dataset-JSON in
+    ``json_folder`` (default: ``folder``; its metadataRef is ``metadata_ref``, the define.xml
+    relative to it); returns name -> XPT file name. An XPT v5 violation (should have been
+    caught by the checks) becomes an error finding."""
     from studybuild.define import metadata_version_oid, study_oid
     from studybuild.export.datasetjson import write_dataset_json
     from studybuild.export.xpt import XptExportError, write_xpt
 
     folder.mkdir(parents=True, exist_ok=True)
+    json_folder = folder if json_folder is None else json_folder
+    if any(f != "xpt" for f in formats):
+        json_folder.mkdir(parents=True, exist_ok=True)
     hrefs: dict[str, str] = {}
     for name, frame in frames.items():
         meta = metadata.dataset(name)
@@ -151,12 +163,12 @@ def _write_datasets(frames: dict[str, pd.DataFrame], metadata, folder: Path, *,
         for fmt in formats:
             if fmt == "xpt":
                 continue
-            write_dataset_json(frame[cols], folder / f"{name.lower()}.{fmt}",
+            write_dataset_json(frame[cols], json_folder / f"{name.lower()}.{fmt}",
                                ndjson=fmt == "ndjson", name=name,
                                label=label or name, labels=labels or {},
                                keys=meta.keys if meta else (), study_oid=study_oid(studyid),
                                metadata_version_oid=metadata_version_oid(studyid, kind),
-                               metadata_ref="define.xml", created=timestamp)
+                               metadata_ref=metadata_ref, created=timestamp)
     return hrefs
 
 
@@ -248,9 +260,10 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
     SDTM and ADaM validation reports when the caller has run :func:`check_stage` already
     (``build_study`` does); else the checks run here. ``raw_dir``: a raw folder to carry into
     the package as ``raw/`` (``studybuild demo``). Writes, in a staged folder moved into
-    place only when complete (see the module docstring): XPT and Dataset-JSON per dataset,
-    define.xml 2.1 for SDTM and ADaM, the validation reports, ``traceability/`` (what is
-    known of it), the reviewer report and the manifest.
+    place only when complete (see the module docstring): XPT (in ``m5/``) and Dataset-JSON
+    (beside it) per dataset, define.xml 2.1 with define.html for SDTM and ADaM, the
+    reviewer's guides (``csdrg.pdf``, ``adrg.pdf``, :mod:`studybuild.guides`), the validation
+    reports, ``traceability/`` (what is known of it), the reviewer report and the manifest.
 
     Raises :class:`~studybuild.errors.GateError` (exit 1) when the checks find errors and
     ``allow_errors`` is false: nothing is exported, the validation report goes to
@@ -262,7 +275,9 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
     PosixPath('pkg/surufatinib-sts')
     """
     from studybuild.atomic import staged_dir
-    from studybuild.define import write_define
+    from studybuild.define import render_html, write_define
+    from studybuild.export.layout import DEFINE_HTML_NAME, layout
+    from studybuild.guides import write_guides
     from studybuild.manifest import write_manifest
     from studybuild.report import compute_endpoints, write_report
     from studybuild.report.writer import draw_figures
@@ -273,6 +288,7 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
     say = progress or (lambda msg: None)
     fmts = parse_formats(formats)
     study = load_study(study_id)
+    lay = layout(study_id)              # before any work: the id must name an eCTD folder
     out_root = Path(out_root)
     target = out_root / study_id
     refused_dir = out_root / f"{study_id}.refused"
@@ -306,6 +322,9 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
 
     export_findings = Findings()
     kinds = {**{k: "SDTM" for k in sdtm.datasets}, **{k: "ADaM" for k in adam.datasets}}
+    refs = {k: posixpath.relpath((folder / "define.xml").as_posix(), js.as_posix())
+            for k, folder, js in (("SDTM", lay.sdtm, lay.sdtm_json),
+                                  ("ADaM", lay.adam, lay.adam_json))}
 
     def export() -> Path:
         with staged_dir(target) as stage:
@@ -321,15 +340,18 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
             with ThreadPoolExecutor(2, thread_name_prefix="export") as pool:
                 if _sdtm_early is None:
                     s_job = pool.submit(_write_datasets, sdtm.datasets, sdtm.metadata,
-                                        stage / SDTM_DIR, formats=fmts, timestamp=stamp,
+                                        stage / lay.sdtm, formats=fmts, timestamp=stamp,
                                         ascii=ascii_mode, studyid=study.studyid,
-                                        kind="SDTM", findings=s_found)
+                                        kind="SDTM", findings=s_found,
+                                        json_folder=stage / lay.sdtm_json,
+                                        metadata_ref=refs["SDTM"])
                 else:
                     s_job, s_found = _sdtm_early.job, _sdtm_early.findings
                 a_job = pool.submit(_write_datasets, adam.datasets, adam.metadata,
-                                    stage / ADAM_DIR, formats=fmts, timestamp=stamp,
+                                    stage / lay.adam, formats=fmts, timestamp=stamp,
                                     ascii=ascii_mode, studyid=study.studyid, kind="ADaM",
-                                    findings=a_found)
+                                    findings=a_found, json_folder=stage / lay.adam_json,
+                                    metadata_ref=refs["ADaM"])
                 # meanwhile, here, what does not depend on the files written: the
                 # traceability tables, the report's numbers and figures
                 _write_traceability(stage / "traceability", sdtm, adam)
@@ -338,8 +360,7 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
                 figures = draw_figures(endpoints)
                 s_hrefs, a_hrefs = s_job.result(), a_job.result()
             if _sdtm_early is not None:
-                (stage / SDTM_DIR).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(_sdtm_early.folder, stage / SDTM_DIR)
+                _sdtm_early.move_to(stage / lay.sdtm, stage / lay.sdtm_json)
             export_findings.extend(s_found)
             export_findings.extend(a_found)
             if export_findings.has_errors and not allow_errors:
@@ -348,16 +369,22 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
                                 f"({len(export_findings.errors)} XPT problem(s))",
                                 hint="these should have been caught by the checks; rerun "
                                      "with --transliterate for non-ASCII text")
-            write_define(sdtm.metadata, {k: sdtm.datasets[k] for k in s_hrefs},
-                         stage / SDTM_DIR / "define.xml", study=study, hrefs=s_hrefs,
-                         timestamp=stamp)
-            write_define(adam.metadata, {k: adam.datasets[k] for k in a_hrefs},
-                         stage / ADAM_DIR / "define.xml", study=study, hrefs=a_hrefs,
-                         timestamp=stamp)
+            for stage_out, hrefs, folder in ((sdtm, s_hrefs, lay.sdtm),
+                                             (adam, a_hrefs, lay.adam)):
+                define = write_define(stage_out.metadata,
+                                      {k: stage_out.datasets[k] for k in hrefs},
+                                      stage / folder / "define.xml", study=study,
+                                      hrefs=hrefs, timestamp=stamp)
+                # browsers no longer run XSLT: the same page, rendered once, beside it
+                render_html(define, stage / folder / DEFINE_HTML_NAME)
             report.findings.extend(export_findings)
             write_reports(report, stage / "validation")
-            files = {**{k: str(SDTM_DIR / v) for k, v in s_hrefs.items()},
-                     **{k: str(ADAM_DIR / v) for k, v in a_hrefs.items()}}
+            write_guides(stage, lay, study=study, sdtm=sdtm, adam=adam,
+                         sdtm_findings=[*sdtm_rep.findings, *s_found],
+                         adam_findings=[*adam_rep.findings, *a_found],
+                         baseline=report.baseline, xpt={"SDTM": s_hrefs, "ADaM": a_hrefs})
+            files = {**{k: (lay.sdtm / v).as_posix() for k, v in s_hrefs.items()},
+                     **{k: (lay.adam / v).as_posix() for k, v in a_hrefs.items()}}
             c = report.counts()
             write_report(adam.datasets, stage, study=study, endpoints=endpoints,
                          figures=figures, inventory=_inventory(report, kinds, files),
@@ -381,7 +408,7 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
         return target
 
     step("export", export, lambda r: f"{len(kinds)} datasets as {'+'.join(fmts)}, define.xml, "
-                                     "report, manifest")
+                                     "reviewer guides, report, manifest")
     return BuildResult(study_id=study_id, out=target, exported=True,
                        gate_overridden=report.gate_override, counts=report.counts(),
                        datasets={k: len(v) for k, v in {**sdtm.datasets,
@@ -403,11 +430,13 @@ def build_study(study_id: str, raw_dir: Path, out_root: Path, *, allow_errors: b
     """
     from adam.build import build_adam
     from sdtm.build import build_sdtm
+    from studybuild.export.layout import layout
     from studybuild.study import load_study
 
     say = progress or (lambda msg: None)
     fmts = parse_formats(formats)
     study = load_study(study_id)
+    lay = layout(study_id)              # before any work: the id must name an eCTD folder
     raw_dir = Path(raw_dir)
     steps: list[StepTime] = []
 
@@ -426,6 +455,9 @@ def build_study(study_id: str, raw_dir: Path, out_root: Path, *, allow_errors: b
         # while ADaM is derived and checked; export_package moves them into the package
         early = _EarlyDatasets(sdtm, Path(out_root), study_id, formats=fmts,
                                timestamp=_cutoff(study),
+                               metadata_ref=posixpath.relpath(
+                                   (lay.sdtm / "define.xml").as_posix(),
+                                   lay.sdtm_json.as_posix()),
                                ascii="transliterate" if transliterate else "error",
                                studyid=study.studyid, kind="SDTM")
     try:
@@ -461,10 +493,20 @@ class _EarlyDatasets:
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{study_id}.staging-{_owner()}-",
                                          dir=out_root))
         self.folder = self.tmp / "datasets"
+        self.json_folder = self.tmp / "dataset-json"
         self.findings = Findings()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="export-early")
         self.job = self._pool.submit(_write_datasets, stage_out.datasets, stage_out.metadata,
-                                     self.folder, findings=self.findings, **kw)
+                                     self.folder, findings=self.findings,
+                                     json_folder=self.json_folder, **kw)
+
+    def move_to(self, folder: Path, json_folder: Path) -> None:
+        """Move the written XPT folder to ``folder`` and the Dataset-JSON (if any) to
+        ``json_folder`` (call after ``job`` is done)."""
+        for src, dst in ((self.folder, folder), (self.json_folder, json_folder)):
+            if src.is_dir():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dst)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -745,6 +787,12 @@ def _print_result(console, res: BuildResult) -> None:
                   f"{c['warning']} warnings, {c['notice']} notices; gate {gate}")
     console.print(f"  package: {res.out}  (report.html, validation/report.html, "
                   "manifest.json)")
+    if res.exported:
+        from studybuild.export.layout import layout
+
+        lay = layout(res.study_id)
+        guides = [g.relative_to(lay.study_dir).as_posix() for g in (lay.csdrg, lay.adrg)]
+        console.print(f"  submission: {res.out / lay.study_dir}  ({', '.join(guides)})")
 
 
 def build_cli(study: str, raw: Path, out: Path, *, allow_errors: bool, formats: str,

@@ -23,8 +23,10 @@ from pathlib import Path
 import pytest
 
 from bad_inputs import corpus
+from studybuild.export.layout import layout
 
 REPO = Path(__file__).resolve().parent.parent
+SDTM = Path(layout(corpus.STUDY).sdtm)            # the SDTM folder inside a package
 
 
 @pytest.fixture(scope="module")
@@ -171,13 +173,13 @@ def test_whole_pipeline_killed_concurrent_and_repeated(raw, tmp_path):
     """
     a, b = tmp_path / "a", tmp_path / "b"
     old = b / corpus.STUDY                      # a previous package (any content will do)
-    (old / "tabulations" / "sdtm").mkdir(parents=True)
-    (old / "tabulations" / "sdtm" / "dm.xpt").write_bytes(b"previous DM\n" * 300)
+    (old / SDTM).mkdir(parents=True)
+    (old / SDTM / "dm.xpt").write_bytes(b"previous DM\n" * 300)
     (old / "manifest.json").write_text('{"study": "previous"}\n')
     previous = tree(old)
 
     def exporting() -> bool:
-        return any(len(list((s / "tabulations" / "sdtm").glob("*.xpt"))) >= 3
+        return any(len(list((s / SDTM).glob("*.xpt"))) >= 3
                    for s in _staging(b, corpus.STUDY))
 
     args = ("build", "--study", corpus.STUDY, "--raw", str(raw), "--allow-errors", "--out")

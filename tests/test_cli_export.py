@@ -22,12 +22,14 @@ from click.testing import CliRunner
 
 from studybuild.cli import cli
 from studybuild.define import validate_define
+from studybuild.export.layout import layout
 from studybuild.export.xpt import read_xpt, write_xpt
 
 STUDY = "surufatinib-sts"
 SUBJECTS = 29
-SDTM = Path("tabulations") / "sdtm"
-ADAM = Path("analysis") / "adam" / "datasets"
+SDTM = Path(layout(STUDY).sdtm)                  # m5/datasets/ID/tabulations/sdtm
+ADAM = Path(layout(STUDY).adam)
+SDTM_JSON, ADAM_JSON = Path("dataset-json") / "sdtm", Path("dataset-json") / "adam"
 
 
 def run(*args: str):
@@ -68,10 +70,14 @@ def test_export_writes_the_package_build_writes_byte_for_byte(chain):
     adam_names = {p.stem for p in chain["adam"].glob("*.xpt")}
     assert adam_names == {"adsl", "adrs", "adtte", "adtr", "adae"}
     assert {"dm", "ae", "ex", "tu", "tr", "rs", "ts", "ta", "te", "tv", "ti"} <= sdtm_names
-    expected = {f"{SDTM.as_posix()}/{n}.{ext}" for n in sdtm_names for ext in ("xpt", "json")}
-    expected |= {f"{ADAM.as_posix()}/{n}.{ext}" for n in adam_names for ext in ("xpt", "json")}
+    expected = {f"{d.as_posix()}/{n}.{ext}" for d, ext in ((SDTM, "xpt"), (SDTM_JSON, "json"))
+                for n in sdtm_names}
+    expected |= {f"{d.as_posix()}/{n}.{ext}" for d, ext in ((ADAM, "xpt"), (ADAM_JSON, "json"))
+                 for n in adam_names}
     expected |= {f"{d.as_posix()}/{f}" for d in (SDTM, ADAM) for f in ("define.xml",
-                                                                         "define2-1.xsl")}
+                                                                         "define2-1.xsl",
+                                                                         "define.html")}
+    expected |= {f"{SDTM.as_posix()}/csdrg.pdf", f"{ADAM.as_posix()}/adrg.pdf"}
     expected |= {f"validation/{f}" for f in ("report.json", "report.html", "junit.xml")}
     expected |= {f"traceability/{f}" for f in ("lineage.csv", "accounting.csv",
                                                 "exclusions.csv", "recist_check.csv",
@@ -82,7 +88,7 @@ def test_export_writes_the_package_build_writes_byte_for_byte(chain):
     # ... and the same files as build, with the same bytes: datasets, define.xml, reports,
     # traceability and the manifest (which hashes all of them)
     datasets = [k for k in built if k.endswith((".xpt", ".json")) and
-                k.startswith((SDTM.as_posix(), ADAM.as_posix()))]
+                k.startswith(tuple(d.as_posix() for d in (SDTM, ADAM, SDTM_JSON, ADAM_JSON)))]
     assert len(datasets) == 2 * (len(sdtm_names) + len(adam_names))
     assert {k: exported.get(k) for k in datasets} == {k: built[k] for k in datasets}
     assert exported == built

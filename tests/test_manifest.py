@@ -13,13 +13,14 @@ from studybuild.manifest import check_manifest, verify_manifest, write_manifest
 from studybuild.paths import studies_dir
 
 SPEC = studies_dir() / "surufatinib-sts" / "study.yaml"
+DM = "m5/datasets/surufatinib-sts/tabulations/sdtm/dm.xpt"
 
 
 def _package(root: Path) -> Path:
     d = root / "surufatinib-sts"
-    (d / "tabulations" / "sdtm").mkdir(parents=True)
+    (d / DM).parent.mkdir(parents=True)
     (d / "figures").mkdir()
-    (d / "tabulations" / "sdtm" / "dm.xpt").write_bytes(b"HEADER RECORD" + b"\0" * 67)
+    (d / DM).write_bytes(b"HEADER RECORD" + b"\0" * 67)
     (d / "report.html").write_text("<html>report</html>\n", encoding="utf-8")
     (d / "figures" / "km_pfs.png").write_bytes(b"\x89PNG fake")
     (d / ".report.html.abc.tmp").write_text("half-written temp file")   # hidden: not listed
@@ -41,8 +42,7 @@ def test_manifest_content(tmp_path):
     assert m["ct_version"] == "2025-03-28" and m["gate_overridden"] is True
     assert m["study"] == "surufatinib-sts" and m["extra"] == {"formats": ["xpt", "json"]}
     # files sorted by relative POSIX path; the hidden temp file and the manifest are not listed
-    assert [f["path"] for f in m["files"]] == ["figures/km_pfs.png", "report.html",
-                                               "tabulations/sdtm/dm.xpt"]
+    assert [f["path"] for f in m["files"]] == ["figures/km_pfs.png", DM, "report.html"]
     report = next(f for f in m["files"] if f["path"] == "report.html")
     body = b"<html>report</html>\n"
     assert report == {"path": "report.html", "sha256": hashlib.sha256(body).hexdigest(),
@@ -84,11 +84,11 @@ def test_verify_detects_changed_missing_and_added(tmp_path):
 def test_same_size_change_is_detected(tmp_path):
     d = _package(tmp_path)
     _write(d)
-    p = d / "tabulations" / "sdtm" / "dm.xpt"
+    p = d / DM
     data = bytearray(p.read_bytes())
     data[-1] = 1                         # one byte flipped, size unchanged
     p.write_bytes(bytes(data))
-    assert verify_manifest(d) == ["tabulations/sdtm/dm.xpt"]
+    assert verify_manifest(d) == [DM]
 
 
 def test_errors(tmp_path):

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from bad_inputs import corpus
 from studybuild.cli import cli
 from studybuild.define import validate_define
+from studybuild.export.layout import adam_dir, sdtm_dir
 from studybuild.export.xpt import read_xpt
 from studybuild.manifest import verify_manifest
 from studybuild.paths import standards_dir
@@ -46,15 +47,20 @@ def package(raw, tmp_path_factory) -> tuple[Path, str]:
 
 def test_package_layout(package):
     pkg, _ = package
-    sdtm, adam = pkg / "tabulations" / "sdtm", pkg / "analysis" / "adam" / "datasets"
+    sdtm, adam = sdtm_dir(pkg), adam_dir(pkg)
+    assert sdtm == pkg / "m5" / "datasets" / STUDY / "tabulations" / "sdtm"
     sdtm_xpt = {p.stem for p in sdtm.glob("*.xpt")}
     assert {"dm", "ex", "tu", "tr", "rs", "ae", "ds", "se", "sv", "ts", "ta", "te", "tv",
             "ti"} <= sdtm_xpt
     assert {p.stem for p in adam.glob("*.xpt")} == {"adsl", "adrs", "adtte", "adtr", "adae"}
-    # Dataset-JSON beside every XPT (default --format xpt,json), define.xml + stylesheet
-    for folder in (sdtm, adam):
-        assert {p.stem for p in folder.glob("*.json")} == {p.stem for p in folder.glob("*.xpt")}
-        assert (folder / "define.xml").is_file() and (folder / "define2-1.xsl").is_file()
+    # Dataset-JSON for every XPT (default --format xpt,json), outside m5; define.xml,
+    # stylesheet, rendered define and reviewer's guide beside the XPT
+    for folder, js, guide in ((sdtm, "sdtm", "csdrg.pdf"), (adam, "adam", "adrg.pdf")):
+        assert not list(folder.glob("*.json"))
+        assert {p.stem for p in (pkg / "dataset-json" / js).glob("*.json")} == \
+            {p.stem for p in folder.glob("*.xpt")}
+        for name in ("define.xml", "define2-1.xsl", "define.html", guide):
+            assert (folder / name).is_file(), name
     for name in ("report.json", "report.html", "junit.xml"):
         assert (pkg / "validation" / name).is_file()
     for name in ("lineage.csv", "accounting.csv", "exclusions.csv", "recist_check.csv"):
@@ -87,19 +93,18 @@ def test_define_and_dataset_json_are_schema_valid(package):
     pkg, _ = package
     schema = json.loads((standards_dir() / "dataset-json-1.1" / "dataset.schema.json")
                         .read_text())
-    for folder in (pkg / "tabulations" / "sdtm", pkg / "analysis" / "adam" / "datasets"):
+    for folder, js in ((sdtm_dir(pkg), "sdtm/dm.json"), (adam_dir(pkg), "adam/adsl.json")):
         assert validate_define(folder / "define.xml") == []
-        doc = json.loads((folder / "dm.json" if (folder / "dm.json").exists()
-                          else folder / "adsl.json").read_text())
+        doc = json.loads((pkg / "dataset-json" / js).read_text())
         jsonschema.validate(doc, schema)
 
 
 def test_exported_xpt_match_the_validated_data(package):
     pkg, _ = package
-    dm, meta = read_xpt(pkg / "tabulations" / "sdtm" / "dm.xpt")
+    dm, meta = read_xpt(sdtm_dir(pkg) / "dm.xpt")
     assert meta.version == 5 and meta.label == "Demographics"
     assert len(dm) == corpus.SUBJECTS and dm["USUBJID"].is_unique
-    adsl, ameta = read_xpt(pkg / "analysis" / "adam" / "datasets" / "adsl.xpt")
+    adsl, ameta = read_xpt(adam_dir(pkg) / "adsl.xpt")
     assert sorted(adsl["USUBJID"]) == sorted(dm["USUBJID"])
     assert ameta.formats["TRTSDT"] == "DATE9."
     # the report's validation summary is the package's own
@@ -153,9 +158,9 @@ def test_allow_errors_exports_and_records_the_override(raw, tmp_path):
     assert manifest["gate_overridden"] is True
     report = json.loads((pkg / "validation" / "report.json").read_text())
     assert report["gate"]["override"] is True and report["summary"]["error"] >= 2
-    dm, _ = read_xpt(pkg / "tabulations" / "sdtm" / "dm.xpt")
+    dm, _ = read_xpt(sdtm_dir(pkg) / "dm.xpt")
     assert (dm["SEX"] == "MLE").sum() == 1          # kept as collected, not guessed
-    define = (pkg / "tabulations" / "sdtm" / "define.xml").read_text()
+    define = (sdtm_dir(pkg) / "define.xml").read_text()
     assert 'CodedValue="MLE"' not in define         # and never listed as a SEX term
     assert "overridden" in (pkg / "report.html").read_text()
 
