@@ -46,7 +46,7 @@ if str(ROOT) not in sys.path:
 STS = "surufatinib-sts"
 COMBO = "surufatinib-envafolimab-sts"
 DEMO_OUT = "demo-out"
-WIDTH = "100"                                   # console width for rich tables
+WIDTH = "80"                                    # console width for rich tables
 
 MARKER = re.compile(r"(?P<open><!-- generated:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)"
                     r"(?P<close><!-- /generated:(?P=name) -->)", re.S)
@@ -136,6 +136,16 @@ class Work:
             return compute_endpoints(self.adam(study),
                                      data_cutoff=load_study(study).dates.data_cutoff)
         return self.once(f"endpoints:{study}", compute)
+
+    def pharmaverse(self) -> str:
+        """A folder where ``tests/data/pharmaverse`` is the repository's (the pharmaverse
+        SDTM and ADaM reference data), so commands on it print the repository's paths."""
+        def link():
+            target = self.root / "pharmaverse" / "tests" / "data" / "pharmaverse"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(ROOT / "tests" / "data" / "pharmaverse", target_is_directory=True)
+            return "pharmaverse"
+        return self.once("pharmaverse", link)
 
     # -- each step on its own, as docs/export.md and docs/sdtm.md show them -------------
 
@@ -285,10 +295,7 @@ def gen_simulate_console(w: Work) -> str:
 def gen_adam_console(w: Work) -> str:
     """docs/adam.md: ``studybuild adam`` on the pharmaverse SDTM and on the combination study."""
     def pharmaverse():
-        link = w.root / "pharmaverse" / "tests" / "data" / "pharmaverse"
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(ROOT / "tests" / "data" / "pharmaverse", target_is_directory=True)
-        return w.shell("pharmaverse", "adam", "--sdtm", "tests/data/pharmaverse/sdtm",
+        return w.shell(w.pharmaverse(), "adam", "--sdtm", "tests/data/pharmaverse/sdtm",
                        "--out", "adam")
 
     def combo():
@@ -298,6 +305,125 @@ def gen_adam_console(w: Work) -> str:
         return w.shell("combo", "adam", "--sdtm", "sdtm/", "--out", "adam/", "--study", COMBO)
     return fence(w.once("adam-pharmaverse", pharmaverse) + "\n\n"
                  + w.once("adam-combo", combo))
+
+
+def gen_validate_pharmaverse(w: Work) -> str:
+    """docs/validation.md: ``studybuild validate`` on the pharmaverse SDTM (real findings)."""
+    return fence(w.once("validate-pharmaverse", lambda: w.shell(
+        w.pharmaverse(), "validate", "tests/data/pharmaverse/sdtm", "--report", "rep",
+        expect=1)))
+
+
+def _package_dataset(w: Work, study: str, name: str):
+    """A dataset of the study's demo package, read from its XPT file wherever it is."""
+    from studybuild.export.xpt import read_xpt
+    return read_xpt(w.find(study, f"{name.lower()}.xpt"))[0]
+
+
+def gen_ts_table(w: Work) -> str:
+    """docs/trial-design.md: TS of the surufatinib-sts package, long values shortened."""
+    ts = _package_dataset(w, STS, "TS")
+    cols = ["TSPARMCD", "TSPARM", "TSVAL", "TSVALNF", "TSVALCD", "TSVCDREF", "TSVCDVER"]
+
+    def cell(v) -> str:
+        text = "" if v is None or v != v else str(v).replace("|", "\\|")
+        return text if len(text) <= 70 else text[:67] + "..."
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
+              for row in ts[cols].itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def gen_ta_tv_ti(w: Work) -> str:
+    """docs/trial-design.md: the first records of TA, TV and TI of the surufatinib-sts package."""
+    parts = []
+    for name in ("TA", "TV", "TI"):
+        df = _package_dataset(w, STS, name).drop(columns=["STUDYID", "DOMAIN"])
+        parts.append(df.head(3).to_string(index=False))
+    return fence("\n\n".join(parts))
+
+
+# define.xml excerpt: (text the element's first line contains, lines kept or None for all)
+DEFINE_EXCERPT: list[tuple[str, int | None]] = [
+    ("<def:Standards>", None),
+    ('<def:ValueListDef OID="VL.TR.TRSTRESN">', 4),
+    ('<def:WhereClauseDef OID="WC.TR.TRTESTCD.LDIAM">', None),
+    ('<ItemGroupDef OID="IG.DM"', 7),
+    ('<ItemDef OID="IT.DM.SEX"', None),
+    ('<CodeList OID="CL.SEX"', None),
+]
+
+
+def _element_lines(lines: list[str], start: str, keep: int | None) -> tuple[int, int]:
+    """Where the pretty-printed element whose first line contains ``start`` is: the index
+    of its first line and one past its last (its closing tag at the same indent), or past
+    its first ``keep`` lines."""
+    first = next((i for i, line in enumerate(lines) if start in line), None)
+    if first is None:
+        raise RuntimeError(f"define.xml has no {start}: update DEFINE_EXCERPT in "
+                           f"tools/make_docs.py")
+    indent = len(lines[first]) - len(lines[first].lstrip())
+    last = first
+    if not lines[first].rstrip().endswith("/>"):
+        while not (lines[last].startswith(" " * indent + "</")
+                   and len(lines[last]) - len(lines[last].lstrip()) == indent):
+            last += 1
+    return first, (last + 1 if keep is None else min(last + 1, first + keep))
+
+
+def gen_define_excerpt(w: Work) -> str:
+    """docs/define.md: parts of the surufatinib-sts package's SDTM define.xml."""
+    sdtm = [p for p in sorted(w.package(STS).rglob("define.xml"))
+            if 'Purpose="Tabulation"' in p.read_text(encoding="utf-8")]
+    if len(sdtm) != 1:
+        raise RuntimeError(f"{len(sdtm)} SDTM define.xml files in the {STS} package")
+    lines = sdtm[0].read_text(encoding="utf-8").splitlines()
+    study = next(i for i, line in enumerate(lines) if "<Study " in line)
+    out, end = lines[:study + 1], study + 1
+    for start, keep in DEFINE_EXCERPT:
+        first, stop = _element_lines(lines, start, keep)
+        out += (["  ..."] if first != end else []) + lines[first:stop]
+        end = stop
+    return fence("\n".join(out), "xml")
+
+
+def _python_before(page: str, name: str) -> str:
+    """The last ```python block of ``page`` before the marker of block ``name``."""
+    text = (ROOT / page).read_text(encoding="utf-8")
+    before = text[:text.index(f"<!-- generated:{name} -->")]
+    blocks = re.findall(r"```python\n(.*?)```", before, re.S)
+    if not blocks:
+        raise RuntimeError(f"{page}: no ```python block before {name}")
+    return blocks[-1]
+
+
+def _python_output(w: Work, page: str, name: str, cwd: str) -> str:
+    """What the page's Python example before the marker prints, run in ``root/cwd``."""
+    def run():
+        folder = w.root / cwd
+        folder.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0",
+               "COLUMNS": WIDTH, "TERM": "dumb", "NO_COLOR": "1"}
+        proc = subprocess.run([sys.executable, "-"], input=_python_before(page, name),
+                              cwd=folder, env=env, text=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{page}: the Python example before {name} failed:\n"
+                               f"{proc.stderr}")
+        return proc.stdout.rstrip("\n")
+    return fence(w.once(f"python:{page}:{name}", run))
+
+
+def gen_readme_python(w: Work) -> str:
+    """README: what the "From Python" example prints (run in a folder of its own)."""
+    return _python_output(w, "README.md", "readme-python", "python-readme")
+
+
+def gen_export_python(w: Work) -> str:
+    """docs/export.md: what its "From Python" example prints, run where ``sdtm`` and ``adam``
+    are the folders the steps wrote."""
+    w.steps(STS, "adam")
+    return _python_output(w, "docs/export.md", "export-python", STS)
 
 
 def gen_cli_help(w: Work) -> str:
@@ -317,6 +443,12 @@ GENERATORS: dict[str, Callable[[Work], str]] = {
     "sdtm-console": gen_sdtm_console,
     "simulate-console": gen_simulate_console,
     "adam-console": gen_adam_console,
+    "validate-pharmaverse": gen_validate_pharmaverse,
+    "ts-table": gen_ts_table,
+    "ta-tv-ti": gen_ta_tv_ti,
+    "define-excerpt": gen_define_excerpt,
+    "readme-python": gen_readme_python,
+    "export-python": gen_export_python,
     "cli-help": gen_cli_help,
 }
 
