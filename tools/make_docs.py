@@ -15,7 +15,9 @@ build, each step on its own, ``--help``) in a work folder and returns the Markdo
 markers. Prose outside the markers is never touched. Whole files (``docs/rules.md``) and the
 report figures copied into docs/ (:data:`FIGURES`) are generated too; browser screenshots
 (:data:`SCREENSHOTS`) are taken only when Chromium is installed and are never checked
-(a fresh machine has no browser).
+(a fresh machine has no browser). Pages other tools own and other tests check
+(:data:`OTHER_WRITERS`: docs/bad-input.md) are rewritten by their tools, outside ``--check``;
+docs/benchmarks.md (timings) belongs to ``make bench`` and is left alone.
 
 Output is made stable: commands run with relative paths inside the work folder (so no
 absolute path reaches a page; a leak is an error), a fixed console width, and the seconds
@@ -105,17 +107,22 @@ class Work:
         return self.once("demo", lambda: self.run("demo", "--out", DEMO_OUT))
 
     def package(self, study: str) -> Path:
-        self.demo()
-        pkg = self.root / DEMO_OUT / study
+        """The study's package folder, as the demo's console names it ("package: PATH")."""
+        named = [Path(p) for p in re.findall(r"(?m)^\s+package: (\S+)", self.demo())
+                 if Path(p).name == study]
+        pkg = self.root / (named[0] if named else Path(DEMO_OUT) / study)
         if not pkg.is_dir():
-            raise RuntimeError(f"the demo wrote no package for {study}")
+            raise RuntimeError(f"the demo wrote no package for {study} (looked in {pkg.name})")
         return pkg
 
-    def find(self, study: str, name: str) -> Path:
+    def find(self, study: str, name: str, containing: str | None = None) -> Path:
         """The file called ``name`` in the study's demo package, wherever it is (the one
-        nearest the package root: report.html rather than validation/report.html)."""
+        nearest the package root: report.html rather than validation/report.html), among
+        those whose text has ``containing`` if given."""
         pkg = self.package(study)
-        hits = sorted(pkg.rglob(name), key=lambda p: (len(p.relative_to(pkg).parts), p))
+        hits = sorted((p for p in pkg.rglob(name) if containing is None
+                       or containing in p.read_text(encoding="utf-8", errors="replace")),
+                      key=lambda p: (len(p.relative_to(pkg).parts), p))
         top = [p for p in hits if hits and len(p.parts) == len(hits[0].parts)]
         if len(top) != 1:
             raise RuntimeError(f"{len(top)} files called {name} at the top of the {study} "
@@ -373,11 +380,8 @@ def _element_lines(lines: list[str], start: str, keep: int | None) -> tuple[int,
 
 def gen_define_excerpt(w: Work) -> str:
     """docs/define.md: parts of the surufatinib-sts package's SDTM define.xml."""
-    sdtm = [p for p in sorted(w.package(STS).rglob("define.xml"))
-            if 'Purpose="Tabulation"' in p.read_text(encoding="utf-8")]
-    if len(sdtm) != 1:
-        raise RuntimeError(f"{len(sdtm)} SDTM define.xml files in the {STS} package")
-    lines = sdtm[0].read_text(encoding="utf-8").splitlines()
+    sdtm = w.find(STS, "define.xml", containing='Purpose="Tabulation"')
+    lines = sdtm.read_text(encoding="utf-8").splitlines()
     study = next(i for i, line in enumerate(lines) if "<Study " in line)
     out, end = lines[:study + 1], study + 1
     for start, keep in DEFINE_EXCERPT:
@@ -475,6 +479,26 @@ def gen_rules_doc(w: Work) -> str:
 WHOLE_FILES: dict[str, Callable[[Work], str]] = {"docs/rules.md": gen_rules_doc}
 
 
+# pages other tools write and other tests check (run by `make docs` so one command
+# refreshes everything; not part of --check): path -> command run in ROOT
+OTHER_WRITERS: dict[str, list[str]] = {
+    "docs/bad-input.md": [sys.executable, "tests/bad_inputs/corpus.py"],   # test_bad_inputs
+}
+
+
+def other_writers() -> list[str]:
+    done = []
+    for rel, cmd in OTHER_WRITERS.items():
+        before = (ROOT / rel).read_bytes()
+        proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd[1:])} failed:\n{proc.stdout}")
+        if (ROOT / rel).read_bytes() != before:
+            done.append(f"{rel}: rewritten by {' '.join(cmd[1:])}")
+    return done
+
+
 # ---------------------------------------------------------------------------------------
 # rewriting and checking
 # ---------------------------------------------------------------------------------------
@@ -546,7 +570,7 @@ def screenshots(w: Work) -> list[str]:
     from studybuild.atomic import write_bytes
     done = []
     for name, (study, section, width, height) in SCREENSHOTS.items():
-        page = w.find(study, "report.html")
+        page = w.find(study, "report.html", containing="reviewer report")
         if section:     # a copy that shows only that section (headless Chromium ignores #ids)
             html = page.read_text(encoding="utf-8").replace(
                 "</head>", f"<style>nav, main > section:not(#{section}) "
@@ -588,7 +612,7 @@ def write(w: Work, *, shots: bool = True) -> list[str]:
         rel = path.relative_to(ROOT).as_posix()
         changed.append(f"{rel}: {', '.join(stale_blocks(path, new))}")
         write_bytes(path, new)
-    return changed + (screenshots(w) if shots else [])
+    return changed + other_writers() + (screenshots(w) if shots else [])
 
 
 def main(argv: list[str] | None = None) -> int:
