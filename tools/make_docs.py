@@ -430,6 +430,42 @@ def gen_export_python(w: Work) -> str:
     return _python_output(w, "docs/export.md", "export-python", STS)
 
 
+def gen_manifest_toy(w: Work) -> str:
+    """docs/manifest.md: the manifest of a toy package (one XPT, a report and a figure)."""
+    def run():
+        from studybuild.manifest import write_manifest
+        pkg = w.root / "manifest-toy" / STS
+        for rel, data in (("tabulations/sdtm/dm.xpt", b"HEADER RECORD" + b" " * 67),
+                          ("report.html", b"<html>report</html>\n"),
+                          ("figures/km_pfs.png", b"PNG bytes")):
+            (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+            (pkg / rel).write_bytes(data)
+        path = write_manifest(pkg, tool_version="0.1.0", ct_version="2025-03-28",
+                              spec_files=[ROOT / "specs" / "studies" / STS / "study.yaml"],
+                              gate_overridden=False, extra={"formats": ["xpt", "json"]})
+        return path.read_text(encoding="utf-8").rstrip("\n")
+    return fence(w.once("manifest-toy", run), "json")
+
+
+def gen_spec_error(w: Work) -> str:
+    """README, docs/trial-design.md: the SpecError for ``design.study_type: INTERVENTIONL``
+    (paths shown relative to the repository, the message wrapped for the page)."""
+    def run():
+        from sdtm.trial_design import build_trial_design
+        from studybuild.errors import SpecError
+        from studybuild.study import load_study
+        study = load_study(STS)
+        bad = study.model_copy(update={"design": study.design.model_copy(
+            update={"study_type": "INTERVENTIONL"})})
+        try:
+            build_trial_design(bad)
+        except SpecError as e:
+            return textwrap.fill(str(e).replace(f"{ROOT}{os.sep}", ""), width=92,
+                                 break_on_hyphens=False, break_long_words=False)
+        raise RuntimeError("a study_type outside codelist STYPE is no longer a SpecError")
+    return fence(w.once("spec-error", run))
+
+
 def gen_cli_help(w: Work) -> str:
     """README: ``studybuild --help``."""
     return fence(w.once("help", lambda: w.shell(".", "--help")))
@@ -453,6 +489,8 @@ GENERATORS: dict[str, Callable[[Work], str]] = {
     "define-excerpt": gen_define_excerpt,
     "readme-python": gen_readme_python,
     "export-python": gen_export_python,
+    "manifest-toy": gen_manifest_toy,
+    "spec-error": gen_spec_error,
     "cli-help": gen_cli_help,
 }
 
@@ -586,8 +624,11 @@ def screenshots(w: Work) -> list[str]:
         if proc.returncode != 0 or not shot.is_file():
             done.append(f"docs/{name}: chromium failed, left as it is:\n{proc.stdout}")
             continue
-        write_bytes(ROOT / "docs" / name, _small_png(shot))
-        done.append(f"docs/{name}: screenshot of the {study} report"
+        png, target = _small_png(shot), ROOT / "docs" / name
+        if target.exists() and target.read_bytes() == png:
+            continue
+        write_bytes(target, png)
+        done.append(f"docs/{name}: new screenshot of the {study} report"
                     + (f" (section {section} only)" if section else ""))
     return done
 
