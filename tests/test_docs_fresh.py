@@ -105,3 +105,13 @@ def test_check_mode_exits_1_listing_what_is_stale(monkeypatch, capsys):
     assert "stale: docs/report.md: report-numbers" in out and "make docs" in out
     monkeypatch.setattr(make_docs, "check", lambda w: [])
     assert make_docs.main(["--check"]) == 0
+
+
+def test_stale_blocks_names_the_blocks_that_differ(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("<!-- generated:a -->\nsame\n<!-- /generated:a -->\n"
+                    "<!-- generated:b -->\nold\n<!-- /generated:b -->\n", encoding="utf-8")
+    new = ("<!-- generated:a -->\nsame\n<!-- /generated:a -->\n"
+           "<!-- generated:b -->\nnew\n<!-- /generated:b -->\n").encode()
+    assert make_docs.stale_blocks(page, new) == ["b"]
+    assert make_docs.stale_blocks(tmp_path / "figure.png", b"png") == ["(image)"]

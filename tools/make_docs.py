@@ -466,6 +466,16 @@ def gen_spec_error(w: Work) -> str:
     return fence(w.once("spec-error", run))
 
 
+def gen_raw_example_rows(w: Work) -> str:
+    """docs/raw-forms.md: the header and first rows of two simulated forms of the combination
+    study (the demo's raw/ folder, as ``studybuild simulate`` writes it)."""
+    blocks = []
+    for form in ("ae.csv", "ex_envafolimab.csv"):
+        text = w.find(COMBO, form).read_bytes().decode("utf-8-sig")
+        blocks.append(fence("\n".join(text.splitlines()[:3])))
+    return "\n".join(blocks)
+
+
 def gen_cli_help(w: Work) -> str:
     """README: ``studybuild --help``."""
     return fence(w.once("help", lambda: w.shell(".", "--help")))
@@ -491,6 +501,7 @@ GENERATORS: dict[str, Callable[[Work], str]] = {
     "export-python": gen_export_python,
     "manifest-toy": gen_manifest_toy,
     "spec-error": gen_spec_error,
+    "raw-example-rows": gen_raw_example_rows,
     "cli-help": gen_cli_help,
 }
 
