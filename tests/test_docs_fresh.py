@@ -81,6 +81,13 @@ def test_render_replaces_only_the_marked_block(monkeypatch, tmp_path):
         "prose\n<!-- generated:x -->\nnew\n<!-- /generated:x -->\nmore prose\n")
 
 
+def test_an_indented_block_is_generated_indented(monkeypatch, tmp_path):
+    monkeypatch.setattr(make_docs, "GENERATORS", {"x": lambda w: "```\na\n\nb\n```\n"})
+    page = "- item:\n\n  <!-- generated:x -->\n  old\n  <!-- /generated:x -->\n"
+    assert make_docs.render_page(page, make_docs.Work(tmp_path)) == (
+        "- item:\n\n  <!-- generated:x -->\n  ```\n  a\n\n  b\n  ```\n  <!-- /generated:x -->\n")
+
+
 @pytest.mark.parametrize("page, message", [
     ("<!-- generated:nope -->\n<!-- /generated:nope -->\n", "unknown generated block"),
     ("<!-- generated:x -->\nno end\n", "no matching"),

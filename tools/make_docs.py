@@ -50,8 +50,10 @@ COMBO = "surufatinib-envafolimab-sts"
 DEMO_OUT = "demo-out"
 WIDTH = "80"                                    # console width for rich tables
 
-MARKER = re.compile(r"(?P<open><!-- generated:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)"
-                    r"(?P<close><!-- /generated:(?P=name) -->)", re.S)
+# a marker may be indented (inside a list item): the closing one has the same indent, and
+# the generated text is indented like them
+MARKER = re.compile(r"(?m)^(?P<indent>[ ]*)(?P<open><!-- generated:(?P<name>[a-z0-9-]+) -->\n)"
+                    r"(?P<body>(?s:.*?))^(?P=indent)(?P<close><!-- /generated:(?P=name) -->)")
 # "ID: step          12.3 s  detail" -> "ID: step           detail" (the step name is padded
 # to 13 characters by the pipeline; the seconds vary from run to run)
 TIMING = re.compile(r"(?m)^(\S+: [a-z ]{13}) *\d+\.\d+ s  ")
@@ -316,9 +318,7 @@ def gen_adam_console(w: Work) -> str:
 
 def gen_validate_pharmaverse(w: Work) -> str:
     """docs/validation.md: ``studybuild validate`` on the pharmaverse SDTM (real findings)."""
-    return fence(w.once("validate-pharmaverse", lambda: w.shell(
-        w.pharmaverse(), "validate", "tests/data/pharmaverse/sdtm", "--report", "rep",
-        expect=1)))
+    return fence(_validate_pharmaverse(w))
 
 
 def _package_dataset(w: Work, study: str, name: str):
@@ -476,6 +476,41 @@ def gen_raw_example_rows(w: Work) -> str:
     return "\n".join(blocks)
 
 
+def _pharmaverse_report(w: Work, name: str) -> Path:
+    """A file of the report that ``studybuild validate`` wrote for the pharmaverse SDTM."""
+    _validate_pharmaverse(w)
+    return w.root / w.pharmaverse() / "rep" / name
+
+
+def _validate_pharmaverse(w: Work) -> str:
+    return w.once("validate-pharmaverse", lambda: w.shell(
+        w.pharmaverse(), "validate", "tests/data/pharmaverse/sdtm", "--report", "rep",
+        expect=1))
+
+
+def gen_validate_finding(w: Work) -> str:
+    """docs/validation.md: one finding of the pharmaverse report.json (the AESTDY one the page
+    explains), one key a line and short values on one line as the page shows JSON."""
+    import json
+    report = json.loads(_pharmaverse_report(w, "report.json").read_text(encoding="utf-8"))
+    found = [f for f in report["findings"] if f.get("rule_id") == "SB-CORE-000552"]
+    if not found:
+        raise RuntimeError("the pharmaverse report has no SB-CORE-000552 finding: update "
+                           "gen_validate_finding and the prose around it")
+    body = ",\n".join(f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}"
+                      for k, v in found[0].items())
+    return fence("{\n" + body + "\n}", "json")
+
+
+def gen_validate_junit(w: Work) -> str:
+    """docs/validation.md: the top of the pharmaverse junit.xml and the SB0101 test case."""
+    lines = _pharmaverse_report(w, "junit.xml").read_text(encoding="utf-8").splitlines()
+    case = next((i for i, line in enumerate(lines) if 'name="SB0101:' in line), None)
+    if case is None:
+        raise RuntimeError("the pharmaverse junit.xml has no SB0101 test case")
+    return fence("\n".join([*lines[1:3], "    ...", *lines[case:case + 2]]), "xml")
+
+
 def gen_cli_help(w: Work) -> str:
     """README: ``studybuild --help``."""
     return fence(w.once("help", lambda: w.shell(".", "--help")))
@@ -502,6 +537,8 @@ GENERATORS: dict[str, Callable[[Work], str]] = {
     "manifest-toy": gen_manifest_toy,
     "spec-error": gen_spec_error,
     "raw-example-rows": gen_raw_example_rows,
+    "validate-finding": gen_validate_finding,
+    "validate-junit": gen_validate_junit,
     "cli-help": gen_cli_help,
 }
 
@@ -567,7 +604,8 @@ def render_page(text: str, w: Work, *, where: str = "") -> str:
         new = GENERATORS[m["name"]](w)
         if str(w.root) in new or re.search(r"(?<![\w.])/tmp/", new):
             raise RuntimeError(f"{where}: block {m['name']} would show an absolute path:\n{new}")
-        return m["open"] + new + m["close"]
+        return (m["indent"] + m["open"] + textwrap.indent(new, m["indent"]) + m["indent"]
+                + m["close"])
     return MARKER.sub(body, text)
 
 
