@@ -1,13 +1,14 @@
 # studybuild — two commands on a fresh machine with python3 and make:
 #   make demo   create .venv, install, run the whole pipeline on both simulated studies
 #   make test   create .venv, install, run the whole test suite
+#   make docs   rebuild the demo in a temp folder, regenerate the outputs README and docs/ show
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= demo-out
 
-.PHONY: demo test bench install clean
+.PHONY: demo test docs bench install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+docs: $(STAMP)
+	$(PY) tools/make_docs.py
 
 bench: $(STAMP)
 	$(PY) bench/run.py
