@@ -97,10 +97,12 @@ def test_validate_of_the_package_gives_the_build_findings(package, how, tmp_path
         want = Counter(key(f) for f in package["traceability"][name]["findings"])
         assert not want - Counter(key(f) for f in rep["findings"]), name
         assert rep["build_findings"] and rep["build_findings"][0].endswith(name)
-    # for this data: 40 transliterated raw values and one incomplete SUMDIAM assessment
-    # (SDTM), the RECIST disagreement on RS and one subject on treatment at cut-off (ADaM)
+    # for this data: 40 transliterated raw values, one incomplete SUMDIAM assessment and
+    # the MedDRA levels no licensed folder gives (SDTM), the RECIST disagreement on RS and
+    # one subject on treatment at cut-off (ADaM)
     assert Counter(f["rule_id"] for f in sdtm["findings"]) == {"SB-MAP-TRANSLIT": 40,
-                                                               "SB-TR-SUMDIAM": 1}
+                                                               "SB-TR-SUMDIAM": 1,
+                                                               "SB-MEDDRA-NO-HIERARCHY": 1}
     assert Counter(f["rule_id"] for f in adam["findings"]) == {"ADAM-RECIST-DISAGREE": 1,
                                                                "ADAM-ADSL-ONGOING": 1}
     # define.xml, its stylesheet, Dataset-JSON twins, guides: skipped without a notice
