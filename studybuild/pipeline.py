@@ -91,7 +91,7 @@ def _cutoff(study) -> dt.datetime:
     return dt.datetime.combine(study.dates.data_cutoff, dt.time())
 
 
-def _merge_reports(sdtm_rep, adam_rep):
+def _merge_reports(sdtm_rep, adam_rep, *, study: str = ""):
     """One validation report for the package: SDTM and ADaM findings, datasets and gates."""
     from validation.run import ValidationReport
 
@@ -111,7 +111,7 @@ def _merge_reports(sdtm_rep, adam_rep):
         rules_run=tuple(sorted(set(sdtm_rep.rules_run) | set(adam_rep.rules_run))),
         source=sdtm_rep.source, baseline=sdtm_rep.baseline or adam_rep.baseline, gate=gate,
         suites={**sdtm_rep.suites, **adam_rep.suites},
-        metadata_source="study metadata")
+        metadata_source="study metadata", study=study)
     return merged
 
 
@@ -312,7 +312,7 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
             enforce_gate(rep, allow_errors=allow_errors, stage=stage_name)
         except GateError as e:
             refusal = refusal or e
-    report = _merge_reports(sdtm_rep, adam_rep)
+    report = _merge_reports(sdtm_rep, adam_rep, study=study.studyid)
     if refusal is not None:
         with staged_dir(refused_dir) as stage:
             write_reports(report, stage / "validation")
@@ -356,7 +356,8 @@ def export_package(study_id: str, sdtm, adam, out_root: Path, *,
                 # traceability tables, the report's numbers and figures
                 _write_traceability(stage / "traceability", sdtm, adam)
                 endpoints = compute_endpoints(adam.datasets,
-                                              data_cutoff=study.dates.data_cutoff)
+                                              data_cutoff=study.dates.data_cutoff,
+                                              simon=study.design.simon_two_stage)
                 figures = draw_figures(endpoints)
                 s_hrefs, a_hrefs = s_job.result(), a_job.result()
             if _sdtm_early is not None:

@@ -44,11 +44,18 @@ def _dictionaries(study, frames: Mapping[str, pd.DataFrame]) -> list[tuple[str, 
             ("Data Definitions", "Define-XML 2.1 (define.xml; define.html is the same "
                                  "document rendered with define2-1.xsl)")]
     ae = frames.get("AE")
-    if ae is not None and "AEBODSYS" in ae.columns and ae["AEBODSYS"].notna().any():
-        coded = "system organ class" + (" with codes" if "AEBDSYCD" in ae.columns and
-                                        ae["AEBDSYCD"].notna().any() else "")
-        rows.append(("Medical Events Dictionary",
-                     f"MedDRA {study.meddra_version} ({coded} only; lower levels not coded)"))
+    levels = [(lvl, var) for lvl, var in (("LLT", "AELLT"), ("PT", "AEDECOD"),
+                                           ("HLT", "AEHLT"), ("HLGT", "AEHLGT"),
+                                           ("SOC", "AEBODSYS"))
+              if ae is not None and var in ae.columns and ae[var].notna().any()]
+    if ae is not None and any(lvl == "SOC" for lvl, _ in levels):
+        filled = ", ".join(lvl for lvl, _ in levels)
+        missing = [lvl for lvl in ("LLT", "PT", "HLT", "HLGT")
+                   if lvl not in {x for x, _ in levels}]
+        text = f"MedDRA {study.meddra_version} (AE coded to {filled}"
+        text += (f"; {', '.join(missing)} not coded: no licensed MedDRA version folder"
+                 if missing else "") + ")"
+        rows.append(("Medical Events Dictionary", text))
     else:
         rows.append(("Medical Events Dictionary", "not coded"))
     cm = frames.get("CM")
