@@ -35,7 +35,7 @@ def test_bench_run_prints_each_stage_with_the_real_row_counts(tmp_path):
         with open(f, newline="", encoding="utf-8") as fh:
             written += sum(1 for _ in csv.reader(fh)) - 1
     assert int(lines["simulate"][5].replace(",", "")) == written
-    assert lines["sdtm"][-2:] == ["22", "datasets"]
+    assert lines["sdtm"][-2:] == ["23", "datasets"]
     assert (doc.read_bytes() if doc.exists() else None) == before, \
         "--no-doc leaves docs/benchmarks.md alone"
 

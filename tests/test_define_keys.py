@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
+from studybuild.export.layout import adam_dir, sdtm_dir
 from studybuild.cli import cli
 from studybuild.define.writer import natural_keys
 from studybuild.export.xpt import read_xpt
@@ -66,8 +67,8 @@ def package(request, tmp_path_factory) -> Path:
 
 
 def test_every_seed_dataset_has_keys_in_define_xml(package):
-    sdtm = assert_every_dataset_keyed(package / "tabulations" / "sdtm")
-    adam = assert_every_dataset_keyed(package / "analysis" / "adam" / "datasets")
+    sdtm = assert_every_dataset_keyed(sdtm_dir(package))
+    adam = assert_every_dataset_keyed(adam_dir(package))
     # SS: one record per status per contact; contacts are timed by SSDTC, not VISITNUM
     assert sdtm["SS"] == ["STUDYID", "USUBJID", "SSTESTCD", "SSDTC"]
     assert sdtm["DM"] == ["STUDYID", "USUBJID"]

@@ -258,7 +258,9 @@ def test_validate_reads_the_m5_folders_as_they_are(packages, tmp_path):
         assert res.exit_code == 0, res.output
         report = json.loads((out / "report.json").read_text())
         assert report["kind"] == kind
-        assert {d["name"] for d in report["datasets"]} == datasets_of(pkg, kind)
+        # the datasets read (rows for raw forms that build findings name are not datasets)
+        assert {d["name"] for d in report["datasets"] if d["kind"] == kind} == \
+            datasets_of(pkg, kind)
 
 
 def test_csdrg_gives_the_baselines_reason_for_an_accepted_finding(packages):

@@ -17,6 +17,7 @@ import pyreadstat
 import pytest
 from click.testing import CliRunner
 
+from studybuild.export.layout import adam_dir, sdtm_dir
 from studybuild.cli import cli
 from studybuild.paths import specs_dir
 from validation.run import validate_folder
@@ -61,14 +62,14 @@ def test_the_third_study_passes_its_gate(package):
     assert errors == []
     assert (report["gate"]["errors"], report["gate"]["override"]) == (0, False)
     assert [s["result"] for s in report["gate"]["stages"]] == ["passed", "passed"]
-    assert (package / "tabulations" / "sdtm" / "dm.xpt").is_file()
-    assert (package / "analysis" / "adam" / "datasets" / "adsl.xpt").is_file()
+    assert (sdtm_dir(package) / "dm.xpt").is_file()
+    assert (adam_dir(package) / "adsl.xpt").is_file()
 
 
 def test_the_spec_fixes_reach_the_datasets(package):
     from studybuild.export.xpt import read_xpt
 
-    sdtm = package / "tabulations" / "sdtm"
+    sdtm = sdtm_dir(package)
     dm = read_xpt(sdtm / "dm.xpt")[0].set_index("USUBJID")
     # 0004's dosing row has no TO (ongoing): RFENDTC is the data cut-off (study.yaml);
     # 0001's last dose ends 1 Jun 2022; the screen failure 0003 has none
@@ -82,7 +83,7 @@ def test_the_spec_fixes_reach_the_datasets(package):
     assert ae[["AETOXGR", "AESER", "AESDTH"]].astype(object).where(
         ae[["AETOXGR", "AESER", "AESDTH"]].notna(), None).values.tolist() == [
         ["3", "N", None], ["5", "Y", "Y"], ["1", "N", None]]
-    adsl = read_xpt(package / "analysis" / "adam" / "datasets" / "adsl.xpt")[0]
+    adsl = read_xpt(adam_dir(package) / "adsl.xpt")[0]
     sf = adsl[adsl["USUBJID"] == "ZETA-201-12-0003"]
     assert sf["ARMNRS"].tolist() == ["SCREEN FAILURE"]
     assert sf["ARM"].isna().all() and sf["TRT01P"].isna().all()
@@ -108,6 +109,6 @@ def test_a_null_adsl_arm_is_an_error_only_without_armnrs(tmp_path):
 def test_every_dataset_of_the_third_study_has_keys_in_define_xml(package):
     from test_define_keys import assert_every_dataset_keyed
 
-    sdtm = assert_every_dataset_keyed(package / "tabulations" / "sdtm")
-    assert_every_dataset_keyed(package / "analysis" / "adam" / "datasets")
+    sdtm = assert_every_dataset_keyed(sdtm_dir(package))
+    assert_every_dataset_keyed(adam_dir(package))
     assert sdtm["SV"] == ["STUDYID", "USUBJID", "VISITNUM"]
