@@ -961,9 +961,32 @@ def _empty(s: pd.Series) -> pd.Series:
     return s.isna()
 
 
+SIGNIFICANT_DIGITS = 15
+
+
+def _round_sig(s: pd.Series) -> pd.Series:
+    """Floating-point numbers rounded to 15 significant digits: the precision an 8-byte
+    number keeps through a SAS transport (IBM hexadecimal float) round trip, so that
+    185.92559999999997 read from an XPT file is 185.9256 and 1.2000000000000002 is 1.2
+    (``docs/rules.md``, "Numbers"). Integers and non-finite values are unchanged."""
+    if not pd.api.types.is_float_dtype(s):
+        return s
+    f = s.to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        mag = np.floor(np.log10(np.abs(f)))
+        ok = np.isfinite(f) & np.isfinite(mag)
+        k = np.where(ok, SIGNIFICANT_DIGITS - 1 - mag, 0).clip(-290, 290)
+        scale = 10.0 ** np.abs(k)
+        # dividing by an exact power of ten gives the double nearest the rounded decimal
+        r = np.where(k >= 0, np.round(f * scale) / scale, np.round(f / scale) * scale)
+    out = np.where(ok & np.isfinite(r), r, f)
+    return pd.Series(out, index=s.index, dtype=s.dtype)
+
+
 def _text(s: pd.Series) -> pd.Series:
-    """Text form of a column; empty and blank strings are missing (DEVELOPERS.md)."""
-    t = iso8601.as_text(s)
+    """Text form of a column; empty and blank strings are missing (DEVELOPERS.md); numbers
+    rounded to 15 significant digits (:func:`_round_sig`)."""
+    t = iso8601.as_text(_round_sig(s))
     if len(t) and t.notna().any():
         blank = t.str.strip() == ""
         if blank.any():
@@ -980,7 +1003,7 @@ def _norm(s: pd.Series) -> pd.Series:
     """Type-insensitive form: numbers and numeric-looking text as canonical numbers-as-text."""
     t = _text(s).str.strip()
     num = pd.to_numeric(t, errors="coerce")
-    return t.where(num.isna(), iso8601.as_text(num))
+    return t.where(num.isna(), iso8601.as_text(_round_sig(num.astype("float64"))))
 
 
 def _equal(ev: Evaluator, leaf: Mapping, *, negate: bool, ci: bool = False) -> pd.Series:
@@ -1002,6 +1025,8 @@ def _equal(ev: Evaluator, leaf: Mapping, *, negate: bool, ci: bool = False) -> p
             eq = (_norm(a) == _norm(b)).fillna(False).to_numpy(dtype=bool)
         elif ci:
             eq = (_text(a).str.lower() == _text(b).str.lower()).fillna(False).to_numpy(dtype=bool)
+        elif _is_num(a) and _is_num(b):
+            eq = (_round_sig(a) == _round_sig(b)).fillna(False).to_numpy(dtype=bool)
         else:
             eq = (a.to_numpy(dtype=object) == b.to_numpy(dtype=object))
             eq = pd.Series(eq, index=a.index).fillna(False).to_numpy(dtype=bool)
@@ -1013,7 +1038,8 @@ def _equal(ev: Evaluator, leaf: Mapping, *, negate: bool, ci: bool = False) -> p
         if leaf.get("round_values") and _is_num(a):
             eq = (a.round() == round(float(b))).fillna(False).to_numpy(dtype=bool)
         elif _is_num(a) and isinstance(b, (int, float)) and not isinstance(b, bool):
-            eq = (a == b).fillna(False).to_numpy(dtype=bool)
+            one = _round_sig(pd.Series([float(b)]))[0]
+            eq = (_round_sig(a.astype("float64")) == one).fillna(False).to_numpy(dtype=bool)
         elif isinstance(b, bool):
             eq = (a.astype(object) == b).fillna(False).to_numpy(dtype=bool) if \
                 a.dtype == bool or a.dtype == object else np.zeros(len(a), dtype=bool)

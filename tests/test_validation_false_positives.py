@@ -1,0 +1,46 @@
+"""False positives found by running ``studybuild validate`` on real folders (issue 16): each
+test builds the smallest frame that showed the finding, checks it is gone, and (where the rule
+should still fire) that a real problem next to it is still found."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from validation.run import validate
+
+
+def _found(rep, rule):
+    return [(f.dataset, f.row, f.variable) for f in rep.findings if f.rule_id == rule]
+
+
+def _lb(stresc, stresn, visitnum=None):
+    n = len(stresc)
+    lb = pd.DataFrame({
+        "STUDYID": ["S1"] * n, "DOMAIN": ["LB"] * n, "USUBJID": ["S1-01"] * n,
+        "LBSEQ": np.arange(1.0, n + 1), "LBTESTCD": ["GLUC"] * n, "LBTEST": ["Glucose"] * n,
+        "LBORRES": pd.Series(stresc, dtype="str"), "LBSTRESC": pd.Series(stresc, dtype="str"),
+        "LBSTRESN": np.array(stresn, dtype="float64")})
+    if visitnum is not None:
+        lb["VISITNUM"] = np.array(visitnum, dtype="float64")
+    return lb
+
+
+# -- 1. float noise from SAS transport -------------------------------------------------------
+
+def test_stresn_with_transport_noise_equals_its_character_result():
+    # 185.9256 comes back from an IBM-float XPT as 185.92559999999997 (it agrees to 16
+    # significant digits); 185.9257 is a different number and is still flagged.
+    lb = _lb(["185.9256", "185.9256", "1.2"], [185.92559999999997, 185.9257, 1.2000000000000002])
+    rep = validate({"LB": lb}, rules=["SB-CORE-000542"], run_suites=False)
+    assert [row for _, row, _ in _found(rep, "SB-CORE-000542")] == [2]
+
+
+def test_visitnum_with_transport_noise_is_among_sv_visitnum():
+    # SV holds VISITNUM 1.2; LB's 1.2000000000000002 is the same visit; 1.3 is not in SV.
+    sv = pd.DataFrame({"STUDYID": ["S1"] * 2, "DOMAIN": ["SV"] * 2, "USUBJID": ["S1-01"] * 2,
+                       "VISITNUM": [1.0, 1.2], "VISIT": ["SCREENING", "DAY 1.2"],
+                       "SVSTDTC": ["2020-01-01", "2020-01-02"]})
+    lb = _lb(["1", "2", "3"], [1.0, 2.0, 3.0], visitnum=[1.2000000000000002, 1.2, 1.3])
+    rep = validate({"LB": lb, "SV": sv}, rules=["SB-CORE-000168"], run_suites=False)
+    assert _found(rep, "SB-CORE-000168") == [("LB", 3, "VISITNUM")]
