@@ -44,3 +44,15 @@ def test_visitnum_with_transport_noise_is_among_sv_visitnum():
     lb = _lb(["1", "2", "3"], [1.0, 2.0, 3.0], visitnum=[1.2000000000000002, 1.2, 1.3])
     rep = validate({"LB": lb, "SV": sv}, rules=["SB-CORE-000168"], run_suites=False)
     assert _found(rep, "SB-CORE-000168") == [("LB", 3, "VISITNUM")]
+
+
+# -- 2. SB0009 on numeric ADaM durations -----------------------------------------------------
+
+def test_numeric_adam_duration_is_not_an_iso8601_value():
+    # TRTDUR (days, numeric) is not an ADaMIG ADSL variable and no define is given: it is
+    # numeric, so not an ISO 8601 duration; a character duration (EXDUR-like) still is.
+    adsl = pd.DataFrame({"STUDYID": ["S1"] * 2, "USUBJID": ["S1-01", "S1-02"],
+                         "TRTDUR": [43.0, 120.0],
+                         "WASHDUR": pd.Series(["P2W", "2 weeks"], dtype="str")})
+    rep = validate({"ADSL": adsl}, rules=["SB0009"])
+    assert _found(rep, "SB0009") == [("ADSL", 2, "WASHDUR")]
