@@ -56,3 +56,28 @@ def test_numeric_adam_duration_is_not_an_iso8601_value():
                          "WASHDUR": pd.Series(["P2W", "2 weeks"], dtype="str")})
     rep = validate({"ADSL": adsl}, rules=["SB0009"])
     assert _found(rep, "SB0009") == [("ADSL", 2, "WASHDUR")]
+
+
+# -- 3. SB0002 on TSVAL null with a null flavor -----------------------------------------------
+
+def test_tsval_null_with_a_null_flavor_is_not_missing():
+    # SDTMIG 3.4 TS: "TSVAL can only be null when TSVALNF is populated". AGEMAX with no upper
+    # limit is TSVAL null, TSVALNF = PINF; a null TSVAL with no null flavor is still missing.
+    import dataclasses
+
+    from studybuild.metadata import StudyMetadata, from_standard
+
+    ts = pd.DataFrame({"STUDYID": ["S1"] * 3, "DOMAIN": ["TS"] * 3, "TSSEQ": [1.0, 1.0, 1.0],
+                       "TSPARMCD": ["AGEMIN", "AGEMAX", "SPONSOR"],
+                       "TSPARM": ["Planned Minimum Age of Subjects",
+                                  "Planned Maximum Age of Subjects", "Clinical Study Sponsor"],
+                       "TSVAL": pd.Series(["P18Y", None, None], dtype="str"),
+                       "TSVALNF": pd.Series([None, "PINF", None], dtype="str")})
+    dm = from_standard("TS", ts.columns)
+    # a define that makes TSVAL mandatory, as sponsors' defines often do
+    req = tuple(dataclasses.replace(v, core="Req") if v.name == "TSVAL" else v
+                for v in dm.variables)
+    meta = StudyMetadata(study_id="s1", studyid="S1", kind="SDTM",
+                         datasets={"TS": dataclasses.replace(dm, variables=req)})
+    rep = validate({"TS": ts}, metadata=meta, rules=["SB0002"])
+    assert _found(rep, "SB0002") == [("TS", 3, "TSVAL")]
