@@ -81,3 +81,24 @@ def test_tsval_null_with_a_null_flavor_is_not_missing():
                          datasets={"TS": dataclasses.replace(dm, variables=req)})
     rep = validate({"TS": ts}, metadata=meta, rules=["SB0002"])
     assert _found(rep, "SB0002") == [("TS", 3, "TSVAL")]
+
+
+# -- 6. findings name the variable the rule is about -----------------------------------------
+
+def test_core_findings_name_the_rules_subject_variable():
+    # CORE-000294 is about TSVAL (its first condition is on TSPARMCD); CORE-000022 is about
+    # AESER (its first output variable is AETERM): "# Variable:" in the published rules.
+    ts = pd.DataFrame({"STUDYID": ["S1"] * 2, "DOMAIN": ["TS"] * 2, "TSSEQ": [1.0, 1.0],
+                       "TSPARMCD": ["AGEMIN", "AGEMAX"],
+                       "TSPARM": ["Planned Minimum Age of Subjects",
+                                  "Planned Maximum Age of Subjects"],
+                       "TSVAL": pd.Series(["P18Y", "65 years"], dtype="str")})
+    ae = pd.DataFrame({"STUDYID": ["S1"] * 2, "DOMAIN": ["AE"] * 2, "USUBJID": ["S1-01"] * 2,
+                       "AESEQ": [1.0, 2.0], "AETERM": ["HEADACHE", "SEPSIS"],
+                       "AESTDTC": ["2020-01-02", "2020-01-05"],
+                       "AESER": pd.Series(["N", "N"], dtype="str"),
+                       "AESHOSP": pd.Series(["N", "Y"], dtype="str")})
+    rep = validate({"TS": ts, "AE": ae}, rules=["SB-CORE-000294", "SB-CORE-000022"],
+                   run_suites=False)
+    assert _found(rep, "SB-CORE-000294") == [("TS", 2, "TSVAL")]
+    assert _found(rep, "SB-CORE-000022") == [("AE", 2, "AESER")]

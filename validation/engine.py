@@ -171,6 +171,7 @@ class Rule:
     refs: frozenset = frozenset()   # every name the rule mentions (unexpanded)
     needed: tuple = ()              # names every flagged row needs (top-level 'all' leaves)
     dynamic: bool = False           # names come from operations ($lists): no column pruning
+    subject: tuple = ()             # the variables the rule is about (CORE's "# Variable:")
 
     def __post_init__(self) -> None:
         self.refs = frozenset(_all_refs(self))
@@ -794,7 +795,16 @@ class Evaluator:
 
     # -- reporting -----------------------------------------------------------------------
     def report_variable(self) -> str:
+        """The variable a finding names: the first of the rule's subject variables the dataset
+        has (TSVAL for CORE-000294, though its first condition is on TSPARMCD), else the first
+        output variable, else the first variable of the check."""
         cols = self.data.frames[self.name].columns if self.name in self.data.frames else []
+        for v in self.rule.subject:
+            v = self.x(v)
+            if isinstance(v, str) and v.startswith(f"{self.name}."):
+                v = v.split(".", 1)[1]
+            if isinstance(v, str) and v in cols:
+                return v
         for v in self.rule.output_variables:
             v = self.x(v)
             if isinstance(v, str) and not v.startswith("$") and v in cols:
@@ -1950,4 +1960,4 @@ def compile_rule(rid: str, record: Mapping, *, standard: str = "SDTM") -> Rule:
                 scope=dict(record.get("Scope") or {}),
                 sensitivity=str(record.get("Sensitivity") or "Record"),
                 output_variables=list(outcome.get("Output Variables") or []),
-                standard=standard)
+                standard=standard, subject=tuple(record.get("Variables") or ()))
