@@ -102,3 +102,15 @@ def test_core_findings_name_the_rules_subject_variable():
                    run_suites=False)
     assert _found(rep, "SB-CORE-000294") == [("TS", 2, "TSVAL")]
     assert _found(rep, "SB-CORE-000022") == [("AE", 2, "AESER")]
+
+
+# -- 5. numeric text with a leading zero ------------------------------------------------------
+
+def test_leading_zero_numeric_result_is_numeric():
+    # "09" is the number 9: CORE-000732 (--STRESC not numeric but --STRESN given) must not
+    # fire; "+8" stays not numeric, as in CORE's own test case for CORE-000732 (EG record 3).
+    # And CORE-000542 now compares "09" with its --STRESN: 9 agrees, 8 does not.
+    lb = _lb(["09", "+8", "09"], [9.0, 8.0, 8.0])
+    rep = validate({"LB": lb}, rules=["SB-CORE-000732", "SB-CORE-000542"], run_suites=False)
+    assert _found(rep, "SB-CORE-000732") == [("LB", 2, "LBSTRESN")]
+    assert _found(rep, "SB-CORE-000542") == [("LB", 3, "LBSTRESC")]

@@ -1949,12 +1949,32 @@ def unsupported_features(record: Mapping) -> list[str]:
     return sorted(set(why))
 
 
+#: CORE's "is a number" pattern (CORE-000542, CORE-000732 on --STRESC) refuses a leading zero,
+#: so "09" with --STRESN 9 was "not numeric"; a number written with leading zeros is still
+#: that number (and "+8", which CORE's own test cases call not numeric, stays not numeric).
+NUMBER_PATTERNS = {r"^-?(0|[1-9]\d*)(\.\d+)?$": r"^-?\d+(\.\d+)?$"}
+
+
+def _patterns_fixed(node: Any) -> Any:
+    """The check tree with CORE's number pattern widened (:data:`NUMBER_PATTERNS`)."""
+    if isinstance(node, list):
+        return [_patterns_fixed(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _patterns_fixed(v) for k, v in node.items()}
+    if out.get("operator") in ("matches_regex", "not_matches_regex") and \
+            out.get("value") in NUMBER_PATTERNS:
+        out["value"] = NUMBER_PATTERNS[out["value"]]
+    return out
+
+
 def compile_rule(rid: str, record: Mapping, *, standard: str = "SDTM") -> Rule:
     why = unsupported_features(record)
     if why:
         raise Unsupported(", ".join(why))
     outcome = record.get("Outcome") or {}
-    return Rule(id=rid, rule_type=record["Rule Type"], check=record.get("Check"),
+    return Rule(id=rid, rule_type=record["Rule Type"],
+                check=_patterns_fixed(record.get("Check")),
                 operations=list(record.get("Operations") or []),
                 match=list(record.get("Match Datasets") or []),
                 scope=dict(record.get("Scope") or {}),
