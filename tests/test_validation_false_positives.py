@@ -114,3 +114,25 @@ def test_leading_zero_numeric_result_is_numeric():
     rep = validate({"LB": lb}, rules=["SB-CORE-000732", "SB-CORE-000542"], run_suites=False)
     assert _found(rep, "SB-CORE-000732") == [("LB", 2, "LBSTRESN")]
     assert _found(rep, "SB-CORE-000542") == [("LB", 3, "LBSTRESC")]
+
+
+# -- 4. CORE-000097 on the day one element ends and the next starts --------------------------
+
+def test_visit_on_an_element_boundary_may_carry_either_epoch():
+    # Modelled on CORE's own CORE-000097 case: screening ends and treatment starts on
+    # 2018-08-13, so a visit that day is in either epoch; a SCREENING visit on 2018-08-20
+    # (treatment only) and a FOLLOW-UP visit on the boundary day are still flagged.
+    se = pd.DataFrame({"STUDYID": ["S1"] * 3, "DOMAIN": ["SE"] * 3, "USUBJID": ["S1-01"] * 3,
+                       "SESEQ": [1.0, 2.0, 3.0], "ETCD": ["SCRN", "TRT", "FU"],
+                       "ELEMENT": ["Screen", "Treatment", "Follow-up"],
+                       "TAETORD": [1.0, 2.0, 3.0],
+                       "EPOCH": ["SCREENING", "TREATMENT", "FOLLOW-UP"],
+                       "SESTDTC": ["2018-06-29", "2018-08-13", "2019-05-13"],
+                       "SEENDTC": ["2018-08-13", "2019-05-13", "2020-03-22"]})
+    sv = pd.DataFrame({"STUDYID": ["S1"] * 4, "DOMAIN": ["SV"] * 4, "USUBJID": ["S1-01"] * 4,
+                       "VISITNUM": [1.0, 2.0, 3.0, 4.0],
+                       "VISIT": ["C1D1", "C1D1 REPEAT", "C1D8", "EXTRA"],
+                       "EPOCH": ["SCREENING", "TREATMENT", "SCREENING", "FOLLOW-UP"],
+                       "SVSTDTC": ["2018-08-13", "2018-08-13", "2018-08-20", "2018-08-13"]})
+    rep = validate({"SE": se, "SV": sv}, rules=["SB-CORE-000097"], run_suites=False)
+    assert _found(rep, "SB-CORE-000097") == [("SV", 3, "EPOCH"), ("SV", 4, "EPOCH")]

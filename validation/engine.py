@@ -269,11 +269,38 @@ class Rule:
         mask = ev.evaluate(self.check).to_numpy(dtype=bool)
         if not mask.any():
             return []
+        mask = self._unless_some_match_agrees(ev, mask)
+        if not mask.any():
+            return []
         pos = np.flatnonzero(mask)
         if self.sensitivity == "Dataset":
             return [Hit(dataset=name, row=None, variable=ev.report_variable(),
                         value=ev.text_at(pos[:1])[0])]
         return ev.hits(pos)
+
+    def _unless_some_match_agrees(self, ev: "Evaluator", mask: np.ndarray) -> np.ndarray:
+        """A record that meets several records of a matched dataset (a visit on the day one
+        element ends and the next starts meets both SE records) is flagged by a check
+        ``X not_equal_to MATCHED.Y`` only when none of the matched records that meet the
+        other conditions agrees: SV.EPOCH may be either element's epoch on that day
+        (CORE-000097, CORE-000784, CORE-000249)."""
+        check = self.check
+        parts = check.get("all") if isinstance(check, dict) else None
+        if not self.match or not isinstance(parts, list) or "__row" not in ev.work.columns:
+            return mask
+        names = [str(m.get("Name", "")).upper() for m in self.match]
+        idx = [i for i, p in enumerate(parts) if isinstance(p, dict) and
+               p.get("operator") == "not_equal_to" and isinstance(p.get("value"), str) and
+               any(p["value"].upper().startswith(f"{n}.") for n in names)]
+        if len(idx) != 1:
+            return mask
+        rows = ev.rows()
+        if len(np.unique(rows)) == len(rows):   # one match per record: nothing to decide
+            return mask
+        agree = dict(parts[idx[0]], operator="equal_to")
+        ok = ev.evaluate({"all": parts[:idx[0]] + parts[idx[0] + 1:] + [agree]})
+        agreed = np.unique(rows[ok.to_numpy(dtype=bool)])
+        return mask & ~np.isin(rows, agreed)
 
     def _may_apply(self, data: StudyData, name: str, frame: pd.DataFrame) -> bool:
         """Cheap pre-check: every variable a flagged row needs is in the dataset or in a
