@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import sys
 from functools import cache
@@ -103,6 +104,25 @@ def _ids(record: dict) -> dict[str, list[str]]:
                 elif not rid.startswith("SE"):
                     other.append(rid)
     return {"cg": sorted(set(cg)), "fda": sorted(set(fb)), "other": sorted(set(other))}
+
+
+def subject_variables(text: str) -> list[str]:
+    """The variables a CORE rule is about, from the ``# Variable:`` line the published rule
+    files carry above the YAML (the conformance rule's own Variable column, e.g. ``TSVAL`` for
+    CORE-000294, ``AESER`` for CORE-000022); ``GEN`` (general) and the absent line give [].
+
+    >>> subject_variables("# Variable: --STDTC, --ENDTC\\n# Condition: ...\\nCheck: {}")
+    ['--STDTC', '--ENDTC']
+    >>> subject_variables("# Variable: TSPARMCD AND TSPARM")
+    ['TSPARMCD', 'TSPARM']
+    """
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        if line.startswith("# Variable:"):
+            names = [n.strip() for n in re.split(r",|\s+AND\s+", line.split(":", 1)[1])]
+            return [n for n in names if n and n != "GEN"]
+    return []
 
 
 def _validator_map(fda_csv: Path) -> dict[str, list[str]]:
@@ -198,6 +218,9 @@ def build(reference: Path, *, out: Path | None = None) -> None:
         if status == "implemented":
             shutil.copyfile(path, out / "rules" / path.name)
             rec = {k: record.get(k) for k in ENGINE_FIELDS if record.get(k) is not None}
+            subject = subject_variables(path.read_text(encoding="utf-8"))
+            if subject:
+                rec["Variables"] = subject
             rec.update({"cg_ids": ids["cg"], "fda_ids": ids["fda"] + sd, "p21_ids": sd,
                         "other_ids": ids["other"],
                         "standards": sorted({f"{s.get('Name')} {s.get('Version')}"

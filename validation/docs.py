@@ -169,6 +169,21 @@ def render() -> str:
             "`group_optional: true` to drop such group variables, e.g. evaluator columns).",
             "- Dates are compared at their common precision (`2021-03` equals `2021-03-15`), "
             "as Pinnacle 21 does; complete dates must be real calendar days.",
+            "- Numbers are compared at 15 significant digits, the precision an 8-byte number "
+            "keeps through a SAS transport (IBM float) round trip: `185.92559999999997` equals "
+            "`185.9256` and VISITNUM `1.2000000000000002` equals `1.2`; numeric text is read "
+            "as a number and rounded the same way (`\"09\"` equals `9`).",
+            "- CORE's \"is a number\" pattern `^-?(0|[1-9]\\d*)(\\.\\d+)?$` (CORE-000542, "
+            "000732, 000863, 000889) also accepts leading zeros (`09` is numeric); `+8` stays "
+            "not numeric, as in CORE's own test cases.",
+            "- When a `Match Datasets` join gives a record several matches and the check "
+            "compares `X not_equal_to NAME.Y`, the record is flagged only when no match that "
+            "meets the other conditions agrees: a visit on the day one SE element ends and "
+            "the next starts may carry either epoch (CORE-000097, 000784, 000249).",
+            "- A finding names the variable the rule is about: the published rule's "
+            "`# Variable:` line (kept in `rules.json` as `Variables`), else its first output "
+            "variable, else the first variable of its check (CORE-000294 names TSVAL, "
+            "CORE-000022 names AESER).",
             "- A rule that raises on unexpected data becomes an SB0900 notice; it never stops "
             "the run.",
             ""]

@@ -171,6 +171,7 @@ class Rule:
     refs: frozenset = frozenset()   # every name the rule mentions (unexpanded)
     needed: tuple = ()              # names every flagged row needs (top-level 'all' leaves)
     dynamic: bool = False           # names come from operations ($lists): no column pruning
+    subject: tuple = ()             # the variables the rule is about (CORE's "# Variable:")
 
     def __post_init__(self) -> None:
         self.refs = frozenset(_all_refs(self))
@@ -268,11 +269,38 @@ class Rule:
         mask = ev.evaluate(self.check).to_numpy(dtype=bool)
         if not mask.any():
             return []
+        mask = self._unless_some_match_agrees(ev, mask)
+        if not mask.any():
+            return []
         pos = np.flatnonzero(mask)
         if self.sensitivity == "Dataset":
             return [Hit(dataset=name, row=None, variable=ev.report_variable(),
                         value=ev.text_at(pos[:1])[0])]
         return ev.hits(pos)
+
+    def _unless_some_match_agrees(self, ev: "Evaluator", mask: np.ndarray) -> np.ndarray:
+        """A record that meets several records of a matched dataset (a visit on the day one
+        element ends and the next starts meets both SE records) is flagged by a check
+        ``X not_equal_to MATCHED.Y`` only when none of the matched records that meet the
+        other conditions agrees: SV.EPOCH may be either element's epoch on that day
+        (CORE-000097, CORE-000784, CORE-000249)."""
+        check = self.check
+        parts = check.get("all") if isinstance(check, dict) else None
+        if not self.match or not isinstance(parts, list) or "__row" not in ev.work.columns:
+            return mask
+        names = [str(m.get("Name", "")).upper() for m in self.match]
+        idx = [i for i, p in enumerate(parts) if isinstance(p, dict) and
+               p.get("operator") == "not_equal_to" and isinstance(p.get("value"), str) and
+               any(p["value"].upper().startswith(f"{n}.") for n in names)]
+        if len(idx) != 1:
+            return mask
+        rows = ev.rows()
+        if len(np.unique(rows)) == len(rows):   # one match per record: nothing to decide
+            return mask
+        agree = dict(parts[idx[0]], operator="equal_to")
+        ok = ev.evaluate({"all": parts[:idx[0]] + parts[idx[0] + 1:] + [agree]})
+        agreed = np.unique(rows[ok.to_numpy(dtype=bool)])
+        return mask & ~np.isin(rows, agreed)
 
     def _may_apply(self, data: StudyData, name: str, frame: pd.DataFrame) -> bool:
         """Cheap pre-check: every variable a flagged row needs is in the dataset or in a
@@ -794,7 +822,16 @@ class Evaluator:
 
     # -- reporting -----------------------------------------------------------------------
     def report_variable(self) -> str:
+        """The variable a finding names: the first of the rule's subject variables the dataset
+        has (TSVAL for CORE-000294, though its first condition is on TSPARMCD), else the first
+        output variable, else the first variable of the check."""
         cols = self.data.frames[self.name].columns if self.name in self.data.frames else []
+        for v in self.rule.subject:
+            v = self.x(v)
+            if isinstance(v, str) and v.startswith(f"{self.name}."):
+                v = v.split(".", 1)[1]
+            if isinstance(v, str) and v in cols:
+                return v
         for v in self.rule.output_variables:
             v = self.x(v)
             if isinstance(v, str) and not v.startswith("$") and v in cols:
@@ -961,9 +998,32 @@ def _empty(s: pd.Series) -> pd.Series:
     return s.isna()
 
 
+SIGNIFICANT_DIGITS = 15
+
+
+def _round_sig(s: pd.Series) -> pd.Series:
+    """Floating-point numbers rounded to 15 significant digits: the precision an 8-byte
+    number keeps through a SAS transport (IBM hexadecimal float) round trip, so that
+    185.92559999999997 read from an XPT file is 185.9256 and 1.2000000000000002 is 1.2
+    (``docs/rules.md``, "Numbers"). Integers and non-finite values are unchanged."""
+    if not pd.api.types.is_float_dtype(s):
+        return s
+    f = s.to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        mag = np.floor(np.log10(np.abs(f)))
+        ok = np.isfinite(f) & np.isfinite(mag)
+        k = np.where(ok, SIGNIFICANT_DIGITS - 1 - mag, 0).clip(-290, 290)
+        scale = 10.0 ** np.abs(k)
+        # dividing by an exact power of ten gives the double nearest the rounded decimal
+        r = np.where(k >= 0, np.round(f * scale) / scale, np.round(f / scale) * scale)
+    out = np.where(ok & np.isfinite(r), r, f)
+    return pd.Series(out, index=s.index, dtype=s.dtype)
+
+
 def _text(s: pd.Series) -> pd.Series:
-    """Text form of a column; empty and blank strings are missing (DEVELOPERS.md)."""
-    t = iso8601.as_text(s)
+    """Text form of a column; empty and blank strings are missing (DEVELOPERS.md); numbers
+    rounded to 15 significant digits (:func:`_round_sig`)."""
+    t = iso8601.as_text(_round_sig(s))
     if len(t) and t.notna().any():
         blank = t.str.strip() == ""
         if blank.any():
@@ -980,7 +1040,7 @@ def _norm(s: pd.Series) -> pd.Series:
     """Type-insensitive form: numbers and numeric-looking text as canonical numbers-as-text."""
     t = _text(s).str.strip()
     num = pd.to_numeric(t, errors="coerce")
-    return t.where(num.isna(), iso8601.as_text(num))
+    return t.where(num.isna(), iso8601.as_text(_round_sig(num.astype("float64"))))
 
 
 def _equal(ev: Evaluator, leaf: Mapping, *, negate: bool, ci: bool = False) -> pd.Series:
@@ -1002,6 +1062,8 @@ def _equal(ev: Evaluator, leaf: Mapping, *, negate: bool, ci: bool = False) -> p
             eq = (_norm(a) == _norm(b)).fillna(False).to_numpy(dtype=bool)
         elif ci:
             eq = (_text(a).str.lower() == _text(b).str.lower()).fillna(False).to_numpy(dtype=bool)
+        elif _is_num(a) and _is_num(b):
+            eq = (_round_sig(a) == _round_sig(b)).fillna(False).to_numpy(dtype=bool)
         else:
             eq = (a.to_numpy(dtype=object) == b.to_numpy(dtype=object))
             eq = pd.Series(eq, index=a.index).fillna(False).to_numpy(dtype=bool)
@@ -1013,7 +1075,8 @@ def _equal(ev: Evaluator, leaf: Mapping, *, negate: bool, ci: bool = False) -> p
         if leaf.get("round_values") and _is_num(a):
             eq = (a.round() == round(float(b))).fillna(False).to_numpy(dtype=bool)
         elif _is_num(a) and isinstance(b, (int, float)) and not isinstance(b, bool):
-            eq = (a == b).fillna(False).to_numpy(dtype=bool)
+            one = _round_sig(pd.Series([float(b)]))[0]
+            eq = (_round_sig(a.astype("float64")) == one).fillna(False).to_numpy(dtype=bool)
         elif isinstance(b, bool):
             eq = (a.astype(object) == b).fillna(False).to_numpy(dtype=bool) if \
                 a.dtype == bool or a.dtype == object else np.zeros(len(a), dtype=bool)
@@ -1913,15 +1976,35 @@ def unsupported_features(record: Mapping) -> list[str]:
     return sorted(set(why))
 
 
+#: CORE's "is a number" pattern (CORE-000542, CORE-000732 on --STRESC) refuses a leading zero,
+#: so "09" with --STRESN 9 was "not numeric"; a number written with leading zeros is still
+#: that number (and "+8", which CORE's own test cases call not numeric, stays not numeric).
+NUMBER_PATTERNS = {r"^-?(0|[1-9]\d*)(\.\d+)?$": r"^-?\d+(\.\d+)?$"}
+
+
+def _patterns_fixed(node: Any) -> Any:
+    """The check tree with CORE's number pattern widened (:data:`NUMBER_PATTERNS`)."""
+    if isinstance(node, list):
+        return [_patterns_fixed(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _patterns_fixed(v) for k, v in node.items()}
+    if out.get("operator") in ("matches_regex", "not_matches_regex") and \
+            out.get("value") in NUMBER_PATTERNS:
+        out["value"] = NUMBER_PATTERNS[out["value"]]
+    return out
+
+
 def compile_rule(rid: str, record: Mapping, *, standard: str = "SDTM") -> Rule:
     why = unsupported_features(record)
     if why:
         raise Unsupported(", ".join(why))
     outcome = record.get("Outcome") or {}
-    return Rule(id=rid, rule_type=record["Rule Type"], check=record.get("Check"),
+    return Rule(id=rid, rule_type=record["Rule Type"],
+                check=_patterns_fixed(record.get("Check")),
                 operations=list(record.get("Operations") or []),
                 match=list(record.get("Match Datasets") or []),
                 scope=dict(record.get("Scope") or {}),
                 sensitivity=str(record.get("Sensitivity") or "Record"),
                 output_variables=list(outcome.get("Output Variables") or []),
-                standard=standard)
+                standard=standard, subject=tuple(record.get("Variables") or ()))

@@ -187,13 +187,22 @@ def _required_missing(name: str, column: str, df: pd.DataFrame, text: pd.Series)
     dataset that carries ARMNRS, a null ARM or TRTxxP where ARMNRS is populated is that
     subject's planned arm as the IG records it, not a missing value.
 
+    A variable with a null-flavor companion (``TSVAL`` and ``TSVALNF``) may be null where the
+    companion holds the null flavor (SDTMIG 3.4 TS: "TSVAL can only be null when TSVALNF is
+    populated"), so such a cell is not missing either.
+
     >>> df = pd.DataFrame({"ARM": ["A", None, None], "ARMNRS": [None, "SCREEN FAILURE", None]})
     >>> _required_missing("ADSL", "ARM", df, df["ARM"]).tolist()
+    [False, False, True]
+    >>> ts = pd.DataFrame({"TSVAL": ["2", None, None], "TSVALNF": [None, "PINF", None]})
+    >>> _required_missing("TS", "TSVAL", ts, ts["TSVAL"]).tolist()
     [False, False, True]
     """
     miss = text.isna().to_numpy()
     if name.startswith("AD") and "ARMNRS" in df.columns and _ARM_VARIABLES.match(column):
         miss = miss & as_text(df["ARMNRS"]).isna().to_numpy()
+    if f"{column}NF" in df.columns:
+        miss = miss & as_text(df[f"{column}NF"]).isna().to_numpy()
     return miss
 
 

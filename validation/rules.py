@@ -68,7 +68,9 @@ SUITE_RULES = (
        ("SD0056",)),
     _r("SB0002", "error", "Required variable is null", "suite",
        "Req variables have a value in every record (in ADaM, ARM and TRTxxP may be null where "
-       "ARMNRS says why the subject has no arm, as DM.ARM may in SDTMIG 3.4).",
+       "ARMNRS says why the subject has no arm, as DM.ARM may in SDTMIG 3.4; TSVAL, and any "
+       "variable with a null-flavor companion, may be null where TSVALNF holds the null "
+       "flavor, e.g. PINF for AGEMAX).",
        "SDTMIG 3.4 section 4.1.5", ("CORE-000356",), ("SD0002",), ("SD0002",)),
     _r("SB0003", "warning", "Expected variable is missing", "suite",
        "Every variable the IG marks Exp is present (it may be null when not collected).",
@@ -95,7 +97,9 @@ SUITE_RULES = (
        "unknown components written '-', intervals allowed).",
        "SDTMIG 3.4 section 4.4", (), ("FDAB038", "SD0003", "SD1011"), ("SD0003", "SD1011")),
     _r("SB0009", "error", "Duration is not ISO 8601", "suite",
-       "--DUR and other duration variables are ISO 8601 durations (PnYnMnDTnHnMnS, PnW).",
+       "--DUR and other character duration variables are ISO 8601 durations (PnYnMnDTnHnMnS, "
+       "PnW); a variable the IG does not know whose values are numbers (ADaM TRTDUR in "
+       "days) is numeric, not held to ISO 8601.",
        "SDTMIG 3.4 section 4.4.4", (), ("SD0003",), ("SD0003",)),
     _r("SB0010", "error", "Records are not unique on the natural keys", "suite",
        "No two records share the values of the dataset's natural keys (from the study spec, "

@@ -298,6 +298,10 @@ def build_suite(ctx: DatasetContext) -> dict:
             vtype = var.type
         else:   # not in this dataset's IG table: the type it has elsewhere in the IG, if any
             vtype = generic_type(name, c)
+            if vtype is None and var is not None and var.type == "Num":
+                # unknown to the IG, and its values are numbers (``from_standard`` looked at
+                # the data): not character, so not an ISO 8601 value (ADaM TRTDUR in days)
+                continue
         if vtype is not None:
             types[c] = vtype
         if vtype == "Num":
