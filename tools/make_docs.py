@@ -552,7 +552,7 @@ FIGURES: dict[str, tuple[str, str]] = {
 #                window width, height in pixels)
 SCREENSHOTS: dict[str, tuple[str, str, int, int]] = {
     "report-screenshot-top.png": (STS, "", 1100, 1000),
-    "report-screenshot-response.png": (STS, "response", 1100, 760),
+    "report-screenshot-response.png": (COMBO, "response", 1100, 1100),
 }
 
 
