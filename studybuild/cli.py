@@ -171,9 +171,12 @@ def adam(sdtm_dir: Path, out: Path, study: str | None) -> int:
 @click.option("--study", "study", metavar="ID", default=None,
               help="Study whose spec gives the metadata (as the build has it) and whose "
                    "study.yaml the SB03xx rules check against.")
+@click.option("--encoding", metavar="NAME", default=None,
+              help="Text encoding of the XPT files (e.g. Windows-1252); default: what the "
+                   "define.xml declares, else UTF-8, else Windows-1252, else Latin-1.")
 @handle_errors
 def validate(path: Path, report_dir: Path | None, baseline: Path | None,
-             define_xml: Path | None, study: str | None) -> int:
+             define_xml: Path | None, study: str | None, encoding: str | None) -> int:
     """Check a folder of SDTM or ADaM datasets (XPT, CSV, parquet, Dataset-JSON).
 
     Metadata comes from --define, else --study's spec, else the folder's own define.xml,
@@ -184,11 +187,13 @@ def validate(path: Path, report_dir: Path | None, baseline: Path | None,
     _check_study(study)
     fn = _impl("validation.run", "validate_cli", "validate", 5)
     if study is None:
-        return fn(path, report_dir=report_dir, baseline=baseline, define_xml=define_xml)
+        return fn(path, report_dir=report_dir, baseline=baseline, define_xml=define_xml,
+                  encoding=encoding)
     from studybuild.study import load_study
 
     return fn(path, report_dir=report_dir, baseline=baseline, define_xml=define_xml,
-              study=load_study(study), metadata_for=functools.partial(_study_metadata, study))
+              study=load_study(study), metadata_for=functools.partial(_study_metadata, study),
+              encoding=encoding)
 
 
 def _study_metadata(study: str, frames: dict[str, Any]) -> Any:

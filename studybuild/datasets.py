@@ -58,6 +58,7 @@ class LoadedDataset:
     labels: dict[str, str] = field(default_factory=dict)
     lengths: dict[str, int] = field(default_factory=dict)   # XPT storage widths, if known
     metadata_ref: str = ""                      # Dataset-JSON metaDataRef (its define.xml)
+    encoding: str = "utf_8"                     # codec the text was read with (XPT: any)
 
 
 @dataclass
@@ -203,8 +204,11 @@ def _name_from(frame: pd.DataFrame, stem: str) -> str:
     return up
 
 
-def read_dataset(path: str | os.PathLike, *, coerce: bool = True) -> LoadedDataset:
-    """Read one dataset file (format from its extension)."""
+def read_dataset(path: str | os.PathLike, *, coerce: bool = True,
+                 encoding: str | None = None) -> LoadedDataset:
+    """Read one dataset file (format from its extension). ``encoding`` is the text encoding
+    to read XPT files with first (they do not say theirs; see
+    :func:`~studybuild.export.xpt.read_xpt`); CSV and Dataset-JSON are UTF-8."""
     path = Path(path)
     fmt = EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
@@ -212,13 +216,14 @@ def read_dataset(path: str | os.PathLike, *, coerce: bool = True) -> LoadedDatas
                          hint=f"use one of {', '.join(sorted(EXTENSIONS))}")
     if not path.is_file():
         raise InputError("file not found", path=path)
-    label, labels, lengths, ref = "", {}, {}, ""
+    label, labels, lengths, ref, codec = "", {}, {}, "", "utf_8"
     if fmt == "xpt":
         from studybuild.export.xpt import read_xpt
 
-        frame, meta = read_xpt(path)
+        frame, meta = read_xpt(path, encoding=encoding)
         name, label, labels, lengths = meta.dataset, meta.label, dict(meta.labels), \
             dict(meta.lengths)
+        codec = meta.encoding
         if "DOMAIN" in frame.columns:
             name = _name_from(frame, name)
     elif fmt == "csv":
@@ -262,7 +267,7 @@ def read_dataset(path: str | os.PathLike, *, coerce: bool = True) -> LoadedDatas
     if coerce:
         frame = coerce_types(frame, name)
     return LoadedDataset(name=name.upper(), path=path, format=fmt, frame=frame, label=label,
-                         labels=labels, lengths=lengths, metadata_ref=ref)
+                         labels=labels, lengths=lengths, metadata_ref=ref, encoding=codec)
 
 
 def _looks_like_dataset_json(path: Path) -> bool:
@@ -272,18 +277,19 @@ def _looks_like_dataset_json(path: Path) -> bool:
 
 
 def read_folder(path: str | os.PathLike, *, names: Iterable[str] | None = None,
-                coerce: bool = True) -> DatasetFolder:
+                coerce: bool = True, encoding: str | None = None) -> DatasetFolder:
     """Read every dataset file in a folder (not recursive). When one dataset exists in several
     formats (same file stem), XPT wins, then Dataset-JSON, parquet, CSV; the other files are
     not read and are listed in ``companions``, with the package files that belong beside
     datasets (define.xml, define2-1.xsl, define.html, reviewer's guides as PDF). Any other
     file is listed in ``ignored`` with the reason. ``names`` limits reading to those datasets
-    (by file stem or dataset name)."""
+    (by file stem or dataset name); ``encoding`` is the text encoding XPT files are read
+    with first (:func:`read_dataset`)."""
     path = Path(path)
     if not path.exists():
         raise InputError("folder not found", path=path)
     if path.is_file():
-        ds = read_dataset(path, coerce=coerce)
+        ds = read_dataset(path, coerce=coerce, encoding=encoding)
         return DatasetFolder(path.parent, {ds.name: ds}, [])
     wanted = {n.upper() for n in names} if names is not None else None
     files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -313,7 +319,7 @@ def read_folder(path: str | os.PathLike, *, names: Iterable[str] | None = None,
         if p.suffix.lower() in (".json", ".ndjson") and not _looks_like_dataset_json(p):
             ignored.append((p, "JSON file that is not Dataset-JSON"))
             continue
-        ds = read_dataset(p, coerce=coerce)
+        ds = read_dataset(p, coerce=coerce, encoding=encoding)
         if wanted is not None and ds.name not in wanted and p.stem.upper() not in wanted:
             continue
         if ds.name in chosen:

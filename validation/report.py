@@ -80,6 +80,12 @@ def console_summary(report: "ValidationReport", *, console=None, top: int = 10) 
                   f"metadata from {report.metadata_source}", highlight=False, soft_wrap=True)
     for f in report.build_findings:
         console.print(f"build findings from {f}", highlight=False, soft_wrap=True)
+    by_codec: dict[str, list[str]] = {}
+    for name, enc in sorted(report.encodings.items()):
+        by_codec.setdefault(enc, []).append(name)
+    for enc, names in sorted(by_codec.items()):
+        console.print(f"text read as {enc}, not UTF-8: {', '.join(names)}", highlight=False,
+                      soft_wrap=True)
     t = Table(show_header=True, header_style="bold")
     for col in ("dataset", "records", "variables", "errors", "warnings", "notices"):
         t.add_column(col, justify="right" if col != "dataset" else "left", no_wrap=True)

@@ -72,6 +72,8 @@ class ValidationReport:
     metadata_source: str = "implementation guides"
     study: str = ""                             # study id, when the checks knew the study
     build_findings: tuple[str, ...] = ()        # files the build's own findings came from
+    # dataset file -> text encoding it was read with, for the files not read as UTF-8
+    encodings: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return self.findings.counts()
@@ -155,6 +157,7 @@ class ValidationReport:
             "study": self.study,
             "metadata_source": self.metadata_source,
             "build_findings": list(self.build_findings),
+            "encodings": dict(sorted(self.encodings.items())),
             "summary": {**self.counts(),
                         "accepted": sum(1 for f in self.findings if f.accepted is not None),
                         "datasets": len(self.datasets), "rules_run": len(self.rules_run)},
@@ -515,10 +518,42 @@ def _define_referenced(datasets: Iterable[Any], within: Path) -> Path | None:
     return None
 
 
+_XML_DECL = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+
+
+def declared_encoding(define_xml: Path | None) -> str | None:
+    """The text encoding a define.xml's XML declaration names (Python's codec name), or None.
+    SAS writes define.xml and the XPT files in the session's encoding, so the declaration is
+    the best word on how the XPT text is encoded; ISO-8859-1 is read as Windows-1252, its
+    superset (as web browsers do), since SAS on Windows names its "wlatin1" session so.
+
+    >>> declared_encoding(Path("tests/data/cdiscpilot01/define_adam.xml"))
+    'cp1252'
+    """
+    from studybuild.export.xpt import codec_name
+
+    if define_xml is None:
+        return None
+    try:
+        with open(define_xml, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    m = _XML_DECL.match(head)
+    if m is None:
+        return None
+    try:
+        codec = codec_name(m.group(1).decode("ascii"))
+    except LookupError:
+        return None
+    return "cp1252" if codec == "latin_1" else codec
+
+
 def validate_folder(path: Path, *, define_xml: Path | None = None,
                     baseline: Path | None = None, study: "Study | None" = None,
                     metadata_for: "Callable[[dict[str, pd.DataFrame]], StudyMetadata] | None"
-                    = None, build_findings: bool = True) -> ValidationReport:
+                    = None, build_findings: bool = True,
+                    encoding: str | None = None) -> ValidationReport:
     """Validate every dataset file in a folder (XPT v5/v8, CSV, parquet, Dataset-JSON); the
     kind (SDTM, ADaM, both) follows from the dataset names.
 
@@ -530,11 +565,27 @@ def validate_folder(path: Path, *, define_xml: Path | None = None,
     derivation findings a folder of datasets cannot show, :func:`build_findings_files`) are
     reported too, so a package validates to what its build reported. Files that belong
     beside datasets (define.xml, stylesheet, define.html, PDFs, the same dataset in another
-    format) are skipped silently; any other file is an SB0901 notice."""
+    format) are skipped silently; any other file is an SB0901 notice.
+
+    XPT text is read as ``encoding`` says (``--encoding``), else as the define.xml's XML
+    declaration says (:func:`declared_encoding`), else as UTF-8, else Windows-1252, else
+    Latin-1 (:func:`studybuild.export.xpt.read_xpt`); a file is never refused over its text
+    encoding. The files not read as UTF-8 are listed in ``report.encodings``; each non-ASCII
+    value is an SB0013 finding."""
     from studybuild.datasets import read_folder
+    from studybuild.export.xpt import codec_name, encoding_label
 
     path = Path(path)
-    folder = read_folder(path)
+    if encoding is not None:
+        try:
+            codec_name(encoding)
+        except LookupError:
+            raise UsageError(f"unknown text encoding {encoding!r} (try UTF-8, "
+                             "Windows-1252 or ISO-8859-1)") from None
+    else:
+        encoding = declared_encoding(define_xml if define_xml is not None else
+                                     _define_in(path))
+    folder = read_folder(path, encoding=encoding)
     if not folder.datasets:
         raise InputError("no dataset files found (looked for .xpt, .csv, .parquet, .json, "
                          ".ndjson)", path=path)
@@ -591,20 +642,22 @@ def validate_folder(path: Path, *, define_xml: Path | None = None,
     report.source = str(path)
     report.metadata_source = meta_from
     report.build_findings = tuple(used)
+    report.encodings = {ds.path.name: encoding_label(ds.encoding)
+                        for ds in folder.datasets.values() if ds.encoding != "utf_8"}
     return report
 
 
 def validate_cli(path: Path, *, report_dir: Path | None, baseline: Path | None,
                  define_xml: Path | None, study: "Study | None" = None,
                  metadata_for: "Callable[[dict[str, pd.DataFrame]], StudyMetadata] | None"
-                 = None) -> int:
+                 = None, encoding: str | None = None) -> int:
     """``studybuild validate PATH``: console summary, reports if asked, exit 1 on errors.
     ``study``/``metadata_for``: what ``--study ID`` gives (the study and its spec's
     metadata for the datasets read)."""
     from validation.report import console_summary, write_reports
 
     report = validate_folder(path, define_xml=define_xml, baseline=baseline, study=study,
-                             metadata_for=metadata_for)
+                             metadata_for=metadata_for, encoding=encoding)
     console_summary(report)
     if report_dir is not None:
         paths = write_reports(report, Path(report_dir))

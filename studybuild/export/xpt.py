@@ -27,7 +27,12 @@ Non-ASCII text is an error by default. ``ascii="transliterate"`` applies the doc
 marks spelled out); characters with no ASCII spelling (e.g. Chinese) remain an error.
 
 :func:`read_xpt` reads any XPT (v5 or v8, ours or SAS-written) with pyreadstat and returns the
-frame plus its metadata; blank character values come back as missing (NA).
+frame plus its metadata; blank character values come back as missing (NA). XPT does not say
+how its text is encoded: SAS writes it in the session's encoding, often Windows-1252 (the
+CDISC pilot's ts.xpt holds "Alzheimer’s" with the apostrophe as byte 0x92). Text is read as
+the caller says (``encoding``, from ``--encoding`` or the define.xml's XML declaration), else
+UTF-8, else Windows-1252, else Latin-1 (which reads any byte); ``XptMeta.encoding`` says which
+one was used.
 """
 
 from __future__ import annotations
@@ -149,6 +154,7 @@ class XptMeta:
     types: Mapping[str, str]        # "Char" or "Num"
     rows: int
     version: int = 5
+    encoding: str = "utf_8"         # the codec the text was read with (Python's name)
 
 
 def _date_kind(name: str) -> str | None:
@@ -575,14 +581,55 @@ def _fix_header_stamps(path: Path, stamp: bytes) -> None:
 # Reading
 # --------------------------------------------------------------------------------------------
 
-def read_xpt(path: str | os.PathLike, *, convert_dates: bool = True
-             ) -> tuple[pd.DataFrame, XptMeta]:
+# Python codec name -> the name readstat's iconv knows
+_ICONV = {"utf_8": "UTF-8", "cp1252": "WINDOWS-1252", "latin_1": "ISO-8859-1",
+          "ascii": "US-ASCII", "iso8859_15": "ISO-8859-15", "cp1250": "WINDOWS-1250",
+          "cp1251": "WINDOWS-1251", "shift_jis": "SHIFT_JIS", "cp932": "CP932",
+          "gb2312": "GB2312", "gbk": "GBK", "gb18030": "GB18030", "euc_jp": "EUC-JP",
+          "big5": "BIG5", "euc_kr": "EUC-KR"}
+FALLBACK_ENCODINGS = ("utf_8", "cp1252", "latin_1")
+ENCODING_NAMES = {"utf_8": "UTF-8", "cp1252": "Windows-1252", "latin_1": "Latin-1",
+                  "ascii": "ASCII"}
+
+
+def codec_name(encoding: str) -> str:
+    """Python's canonical codec name for an encoding name (``"UTF-8"`` -> ``"utf_8"``,
+    ``"windows-1252"`` -> ``"cp1252"``); raises ``LookupError`` for an unknown name.
+
+    >>> codec_name("Windows-1252"), codec_name("ISO-8859-1")
+    ('cp1252', 'latin_1')
+    """
+    import codecs
+
+    return codecs.lookup(encoding).name.replace("-", "_").replace("iso8859_1", "latin_1")
+
+
+def encoding_label(codec: str) -> str:
+    """How a codec is named to users: ``cp1252`` -> ``Windows-1252``."""
+    return ENCODING_NAMES.get(codec, codec)
+
+
+def _is_decoding_error(e: Exception) -> bool:
+    """Whether pyreadstat failed on text it could not decode (not on a broken file)."""
+    return isinstance(e, UnicodeDecodeError) or "encoding" in str(e) or \
+        "character set" in str(e) or \
+        "invalid byte sequence" in str(e)
+
+
+def read_xpt(path: str | os.PathLike, *, convert_dates: bool = True,
+             encoding: str | None = None) -> tuple[pd.DataFrame, XptMeta]:
     """Read an XPT file (v5 or v8) into a frame and its metadata.
 
     Character blanks become NA. With ``convert_dates`` numeric variables with a SAS date or
-    datetime format come back as datetime64; otherwise as SAS numbers. Raises
+    datetime format come back as datetime64; otherwise as SAS numbers. Text (values and
+    labels) is decoded as ``encoding`` says, else as the first of UTF-8, Windows-1252 and
+    Latin-1 that reads it; ``XptMeta.encoding`` is the codec used. Raises
     :class:`~studybuild.errors.InputError` (never a traceback) for a file that is not a
-    readable transport file.
+    readable transport file, or ``LookupError`` for an unknown ``encoding``.
+
+    >>> frame, meta = read_xpt("tests/data/cdiscpilot01/ts.xpt")
+    >>> meta.encoding, frame.loc[13, ["TSPARMCD", "TSVAL"]].tolist()
+    ('cp1252', ['INDIC', 'Mild to Moderate Alzheimer’s Disease'])
     """
     import pyreadstat
 
@@ -595,11 +642,23 @@ def read_xpt(path: str | os.PathLike, *, convert_dates: bool = True
         raise InputError("not a SAS transport (XPT) file: the library header record is missing",
                          path=path, hint="is it a SAS7BDAT, CSV or another file renamed "
                                          ".xpt? Export the dataset as SAS transport v5")
-    try:
-        df, meta = pyreadstat.read_xport(str(path), disable_datetime_conversion=True)
-    except Exception as e:  # pyreadstat raises ReadstatError/PyreadstatError/ValueError
-        raise InputError(f"cannot read SAS transport file: {e}", path=path,
-                         hint="the file may be truncated or corrupted; export it again") from None
+    tries = list(FALLBACK_ENCODINGS)
+    if encoding is not None:
+        first = codec_name(encoding)
+        tries = [first] + [c for c in tries if c != first]
+    df = meta = None
+    used = tries[0]
+    for used in tries:
+        try:
+            df, meta = pyreadstat.read_xport(str(path), disable_datetime_conversion=True,
+                                             encoding=_ICONV.get(used, used.upper()))
+            break
+        except Exception as e:  # pyreadstat raises ReadstatError/PyreadstatError/ValueError
+            if _is_decoding_error(e) and used != tries[-1]:
+                continue            # text in another encoding: try the next one
+            raise InputError(f"cannot read SAS transport file: {e}", path=path,
+                             hint="the file may be truncated or corrupted; export it "
+                                  "again") from None
     _check_complete(path, meta, len(df))
     formats = {}
     for col, fmt in (meta.original_variable_types or {}).items():
@@ -632,7 +691,7 @@ def read_xpt(path: str | os.PathLike, *, convert_dates: bool = True
                     labels={k: v or "" for k, v in labels.items()}, formats=formats,
                     lengths=dict(meta.variable_storage_width or {}), types=types,
                     rows=int(meta.number_rows if meta.number_rows is not None else len(df)),
-                    version=version)
+                    version=version, encoding=used)
     return frame, xmeta
 
 

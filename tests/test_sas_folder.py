@@ -1,0 +1,96 @@
+"""A SAS-written submission folder (the CDISC pilot, tests/data/cdiscpilot01): XPT text in
+Windows-1252, never refused over one byte; Define-XML 1.0; split datasets.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from studybuild.cli import cli
+from studybuild.export.xpt import read_xpt
+from validation.run import declared_encoding, validate_folder
+
+PILOT = Path(__file__).parent / "data" / "cdiscpilot01"
+TS = PILOT / "ts.xpt"
+# the three TS rows (1-based) whose TSVAL holds "Alzheimer’s" with the apostrophe as the
+# Windows-1252 byte 0x92 (found with `grep -c` on the file: 3 bytes 0x92, one per value)
+ALZ_ROWS = {9: "TDIGRP", 14: "INDIC", 29: "TITLE"}
+
+
+def test_cp1252_text_is_read_not_refused():
+    frame, meta = read_xpt(TS)
+    assert meta.encoding == "cp1252"
+    assert meta.rows == 33 and frame.shape == (33, 6)
+    assert frame.loc[13, "TSPARMCD"] == "INDIC"
+    assert frame.loc[13, "TSVAL"] == "Mild to Moderate Alzheimer\u2019s Disease"
+    non_ascii = {i + 1: p for i, (p, v) in enumerate(zip(frame["TSPARMCD"], frame["TSVAL"]))
+                 if isinstance(v, str) and not v.isascii()}
+    assert non_ascii == ALZ_ROWS
+
+
+def test_the_encoding_asked_for_is_used_first():
+    frame, meta = read_xpt(TS, encoding="ISO-8859-1")       # Latin-1 reads 0x92 as U+0092
+    assert meta.encoding == "latin_1"
+    assert frame.loc[13, "TSVAL"] == "Mild to Moderate Alzheimer\x92s Disease"
+    # UTF-8 asked for, but the bytes are not UTF-8: the next encoding is tried
+    assert read_xpt(TS, encoding="utf-8")[1].encoding == "cp1252"
+
+
+def test_byte_undefined_in_cp1252_falls_back_to_latin1(tmp_path):
+    raw = TS.read_bytes()
+    assert raw.count(b"\x92") == 3
+    bad = tmp_path / "ts.xpt"
+    bad.write_bytes(raw.replace(b"\x92", b"\x81"))          # 0x81 has no cp1252 character
+    frame, meta = read_xpt(bad)
+    assert meta.encoding == "latin_1"
+    assert frame.loc[13, "TSVAL"] == "Mild to Moderate Alzheimer\x81s Disease"
+
+
+def test_truncated_file_is_still_refused(tmp_path):
+    from studybuild.errors import InputError
+
+    cut = tmp_path / "ts.xpt"
+    cut.write_bytes(TS.read_bytes()[:-1000])
+    with pytest.raises(InputError, match="truncated"):
+        read_xpt(cut)
+
+
+def test_validate_reports_each_non_ascii_cell(tmp_path):
+    shutil.copy(TS, tmp_path / "ts.xpt")
+    report = validate_folder(tmp_path)
+    assert report.encodings == {"ts.xpt": "Windows-1252"}
+    hits = [f for f in report.findings if f.rule_id == "SB0013"]
+    assert sorted(f.row for f in hits) == sorted(ALZ_ROWS)
+    assert {(f.dataset, f.variable, f.severity.value) for f in hits} == \
+        {("TS", "TSVAL", "error")}
+    assert all("'\u2019'" in f.message for f in hits)
+    assert report.to_dict()["encodings"] == {"ts.xpt": "Windows-1252"}
+
+
+def test_cli_reads_the_folder_and_says_how(tmp_path):
+    shutil.copy(TS, tmp_path / "ts.xpt")
+    res = CliRunner().invoke(cli, ["validate", str(tmp_path)])
+    assert res.exit_code == 1, res.output                   # SB0013 errors, not a refusal
+    assert "text read as Windows-1252, not UTF-8: ts.xpt" in res.output
+    res = CliRunner().invoke(cli, ["validate", str(tmp_path), "--encoding", "latin-1"])
+    assert res.exit_code == 1
+    assert "text read as Latin-1, not UTF-8: ts.xpt" in res.output
+    res = CliRunner().invoke(cli, ["validate", str(tmp_path), "--encoding", "klingon"])
+    assert res.exit_code == 2
+    assert "unknown text encoding 'klingon'" in res.output
+
+
+def test_define_xml_declaration_names_the_encoding(tmp_path):
+    d = tmp_path / "define.xml"
+    d.write_bytes(b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<ODM/>')
+    assert declared_encoding(d) == "cp1252"                 # Latin-1 read as its superset
+    d.write_bytes(b"<?xml version='1.0' encoding='UTF-8'?><ODM/>")
+    assert declared_encoding(d) == "utf_8"
+    d.write_bytes(b'<?xml version="1.0"?><ODM/>')
+    assert declared_encoding(d) is None
+    d.write_bytes(b'<?xml version="1.0" encoding="nonsense"?><ODM/>')
+    assert declared_encoding(d) is None
