@@ -109,6 +109,10 @@ class StudyMetadata:
     value_level: tuple[ValueLevel, ...] = ()
     codelists: Mapping[str, StudyCodelist] = field(default_factory=dict)
     ct_version: str = standards.SDTM_CT_VERSION
+    # what a define.xml read back declares: its version ("1.0.0", "2.1.0") and the standard
+    # on its MetaDataVersion or IG Standard ("SDTMIG 3.1.2"); empty when not from a define
+    define_version: str = ""
+    standard: str = ""
 
     def dataset(self, name: str) -> DatasetMeta | None:
         return self.datasets.get(name.upper())

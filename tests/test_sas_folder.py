@@ -94,3 +94,73 @@ def test_define_xml_declaration_names_the_encoding(tmp_path):
     assert declared_encoding(d) is None
     d.write_bytes(b'<?xml version="1.0" encoding="nonsense"?><ODM/>')
     assert declared_encoding(d) is None
+
+
+# --------------------------------------------------------------------------------------------
+# Define-XML 1.0 (tests/data/cdiscpilot01/define_sdtm.xml: DM and TS of the pilot's define)
+# --------------------------------------------------------------------------------------------
+
+def test_define_10_is_read():
+    from studybuild.define import read_define
+
+    m = read_define(PILOT / "define_sdtm.xml")
+    assert (m.kind, m.define_version, m.standard, m.studyid) == \
+        ("SDTM", "1.0.0", "SDTMIG 3.1.2", "CDISCPILOT01")
+    assert sorted(m.datasets) == ["DM", "TS"]
+    dm = m.datasets["DM"]
+    # <ItemGroupDef Name="DM" def:Label="Demographics" def:DomainKeys="STUDYID, USUBJID"
+    #  def:Class="Special Purpose" def:Structure="One record per subject">
+    assert (dm.label, dm.keys, dm.class_, dm.structure, dm.standard) == \
+        ("Demographics", ("STUDYID", "USUBJID"), "Special Purpose", "One record per subject",
+         "SDTMIG 3.1.2")
+    assert len(dm.variables) == 25 and dm.names[:3] == ("STUDYID", "DOMAIN", "USUBJID")
+    # <ItemDef OID="DM.SEX" DataType="text" Length="1" Origin="CRF Page 7" def:Label="Sex">
+    #   <CodeListRef CodeListOID="SEX"/>; its ItemRef is Mandatory="Yes"
+    sex = dm.variable("SEX")
+    assert (sex.label, sex.type, sex.length, sex.codelist, sex.origin, sex.source, sex.core) \
+        == ("Sex", "Char", 1, "SEX", "Collected", "CRF Page 7", "Req")
+    age = dm.variable("AGE")                    # DataType="integer" Length="8" Origin="Derived"
+    assert (age.type, age.length, age.origin, age.comment) == \
+        ("Num", 8, "Derived", "Subject's Age at start of study drug (RFSTDTC).")
+    # def:ComputationMethodOID="COMPMETHOD.STUDY_DAY" -> the def:ComputationMethod text
+    assert dm.variable("DMDY").method.startswith("(date portion of --DTC) minus")
+    assert [(t.value, t.decode) for t in m.codelists["SEX"].terms] == \
+        [("F", "Female"), ("M", "Male"), ("U", "Unknown")]         # by def:Rank
+    assert m.datasets["TS"].label == "Trial Summary"
+
+
+def test_define_10_adam_and_its_coded_values():
+    from studybuild.define import read_define
+
+    m = read_define(PILOT / "define_adam.xml")                  # ISO-8859-1, ADaM 2.1
+    assert (m.kind, m.define_version, m.standard) == ("ADaM", "1.0.0", "CDISC ADaM 2.1")
+    adsl = m.datasets["ADSL"]
+    assert (adsl.label, adsl.keys, len(adsl.variables)) == \
+        ("Subject-Level Analysis", ("USUBJID",), 48)
+    # CodedValue="Y" + a no-break space (byte 0xA0) in the file; read as "Y"
+    assert b'CodedValue="Y\xa0"' in (PILOT / "define_adam.xml").read_bytes()
+    assert [t.value for t in m.codelists["Y_BLANK"].terms] == ["Y"]
+    assert declared_encoding(PILOT / "define_adam.xml") == "cp1252"
+
+
+def test_validate_with_define_10_says_what_it_declares(tmp_path):
+    shutil.copy(TS, tmp_path / "ts.xpt")
+    shutil.copy(PILOT / "define_sdtm.xml", tmp_path / "define.xml")
+    report = validate_folder(tmp_path)
+    assert report.metadata_source == "the folder's define.xml"
+    assert report.define_declares == ("1.0.0", "SDTMIG 3.1.2")
+    assert report.datasets["TS"].label == "Trial Summary"   # from the define (the XPT has none)
+    res = CliRunner().invoke(cli, ["validate", str(tmp_path)])
+    assert res.exit_code == 1, res.output
+    assert "define.xml is Define-XML 1.0.0 and declares SDTMIG 3.1.2; the rules are those " \
+           "of SDTMIG 3.4" in " ".join(res.output.split())
+
+
+def test_not_odm_is_still_refused(tmp_path):
+    from studybuild.define import read_define
+    from studybuild.errors import InputError
+
+    d = tmp_path / "define.xml"
+    d.write_text('<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"/>')
+    with pytest.raises(InputError, match="not ODM 1.3 .Define-XML 2.x. or ODM 1.2"):
+        read_define(d)

@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from studybuild import standards
 from studybuild.atomic import write_text
 
 if TYPE_CHECKING:
@@ -80,6 +81,15 @@ def console_summary(report: "ValidationReport", *, console=None, top: int = 10) 
                   f"metadata from {report.metadata_source}", highlight=False, soft_wrap=True)
     for f in report.build_findings:
         console.print(f"build findings from {f}", highlight=False, soft_wrap=True)
+    if report.define_declares is not None:
+        version, declared = report.define_declares
+        checked = {f"SDTMIG {standards.SDTMIG_VERSION}", f"ADaMIG {standards.ADAMIG_VERSION}"}
+        if declared not in checked or not version.startswith("2."):
+            ig = (f"ADaMIG {standards.ADAMIG_VERSION}" if report.kind == "ADaM" else
+                  f"SDTMIG {standards.SDTMIG_VERSION}")
+            console.print(f"define.xml is Define-XML {version} and declares "
+                          f"{declared or 'no standard'}; the rules are those of {ig} and CT "
+                          f"{standards.SDTM_CT_VERSION}", highlight=False, soft_wrap=True)
     by_codec: dict[str, list[str]] = {}
     for name, enc in sorted(report.encodings.items()):
         by_codec.setdefault(enc, []).append(name)

@@ -74,6 +74,8 @@ class ValidationReport:
     build_findings: tuple[str, ...] = ()        # files the build's own findings came from
     # dataset file -> text encoding it was read with, for the files not read as UTF-8
     encodings: dict[str, str] = field(default_factory=dict)
+    # what the define.xml the metadata came from declares: ("1.0.0", "SDTMIG 3.1.2")
+    define_declares: tuple[str, str] | None = None
 
     def counts(self) -> dict[str, int]:
         return self.findings.counts()
@@ -158,6 +160,8 @@ class ValidationReport:
             "metadata_source": self.metadata_source,
             "build_findings": list(self.build_findings),
             "encodings": dict(sorted(self.encodings.items())),
+            "define": None if self.define_declares is None else {
+                "version": self.define_declares[0], "standard": self.define_declares[1]},
             "summary": {**self.counts(),
                         "accepted": sum(1 for f in self.findings if f.accepted is not None),
                         "datasets": len(self.datasets), "rules_run": len(self.rules_run)},
@@ -642,8 +646,11 @@ def validate_folder(path: Path, *, define_xml: Path | None = None,
     report.source = str(path)
     report.metadata_source = meta_from
     report.build_findings = tuple(used)
+    if metadata is not None and metadata.define_version:
+        report.define_declares = (metadata.define_version, metadata.standard)
     report.encodings = {ds.path.name: encoding_label(ds.encoding)
-                        for ds in folder.datasets.values() if ds.encoding != "utf_8"}
+                        for ds in folder.datasets.values()
+                        if ds.encoding not in ("utf_8", "ascii")}
     return report
 
 

@@ -10,6 +10,8 @@ from studybuild import standards
 NS_ODM = "http://www.cdisc.org/ns/odm/v1.3"
 NS_DEF = "http://www.cdisc.org/ns/def/v2.1"
 NS_DEF20 = "http://www.cdisc.org/ns/def/v2.0"
+NS_ODM12 = "http://www.cdisc.org/ns/odm/v1.2"      # Define-XML 1.0 (read only)
+NS_DEF10 = "http://www.cdisc.org/ns/def/v1.0"
 NS_XLINK = "http://www.w3.org/1999/xlink"
 NS_ARM = "http://www.cdisc.org/ns/arm/v1.0"
 NS_XML = "http://www.w3.org/XML/1998/namespace"

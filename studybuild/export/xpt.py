@@ -616,6 +616,19 @@ def _is_decoding_error(e: Exception) -> bool:
         "invalid byte sequence" in str(e)
 
 
+def _all_ascii(df: pd.DataFrame, meta) -> bool:
+    """Whether every character value and label read is ASCII (vectorised per column)."""
+    texts = [meta.file_label or "", *(lab or "" for lab in meta.column_labels or [])]
+    if not all(t.isascii() for t in texts):
+        return False
+    for col in df.columns:
+        s = df[col]
+        if s.dtype == object or pd.api.types.is_string_dtype(s):
+            if not s.dropna().astype("str").str.isascii().all():
+                return False
+    return True
+
+
 def read_xpt(path: str | os.PathLike, *, convert_dates: bool = True,
              encoding: str | None = None) -> tuple[pd.DataFrame, XptMeta]:
     """Read an XPT file (v5 or v8) into a frame and its metadata.
@@ -623,7 +636,8 @@ def read_xpt(path: str | os.PathLike, *, convert_dates: bool = True,
     Character blanks become NA. With ``convert_dates`` numeric variables with a SAS date or
     datetime format come back as datetime64; otherwise as SAS numbers. Text (values and
     labels) is decoded as ``encoding`` says, else as the first of UTF-8, Windows-1252 and
-    Latin-1 that reads it; ``XptMeta.encoding`` is the codec used. Raises
+    Latin-1 that reads it; ``XptMeta.encoding`` is the codec used (``"ascii"`` when another
+    than UTF-8 was used and every byte was ASCII anyway). Raises
     :class:`~studybuild.errors.InputError` (never a traceback) for a file that is not a
     readable transport file, or ``LookupError`` for an unknown ``encoding``.
 
@@ -660,6 +674,8 @@ def read_xpt(path: str | os.PathLike, *, convert_dates: bool = True,
                              hint="the file may be truncated or corrupted; export it "
                                   "again") from None
     _check_complete(path, meta, len(df))
+    if used != "utf_8" and _all_ascii(df, meta):
+        used = "ascii"          # read as asked, but every byte is ASCII: no encoding to name
     formats = {}
     for col, fmt in (meta.original_variable_types or {}).items():
         if fmt:
