@@ -6,7 +6,9 @@ conventions in DEVELOPERS.md: character missing is NA, numeric IG variables are 
 ADaM date/datetime variables (numeric ``*DT``/``*DTM`` in ADaMIG) are ``datetime64``.
 
 The dataset name is the ``DOMAIN`` value for SDTM domains (so ``tu_onco_recist.csv`` is TU),
-the XPT member name for XPT, else the upper-cased file stem.
+the XPT member name for XPT, else the upper-cased file stem. A split dataset (SDTMIG 3.4
+section 4.1.7: ``qsco.xpt`` and ``qsgi.xpt`` both with DOMAIN QS; ``suppqsco.xpt`` with
+RDOMAIN QS) is read as its domain (QS, SUPPQS), its files combined in file-name order.
 
 Unreadable files raise :class:`~studybuild.errors.InputError` naming the file, never a traceback.
 """
@@ -59,6 +61,8 @@ class LoadedDataset:
     lengths: dict[str, int] = field(default_factory=dict)   # XPT storage widths, if known
     metadata_ref: str = ""                      # Dataset-JSON metaDataRef (its define.xml)
     encoding: str = "utf_8"                     # codec the text was read with (XPT: any)
+    # a split dataset's files in the order combined, with their record counts (else empty)
+    parts: tuple[tuple[Path, int], ...] = ()
 
 
 @dataclass
@@ -204,6 +208,43 @@ def _name_from(frame: pd.DataFrame, stem: str) -> str:
     return up
 
 
+def _supp_name(frame: pd.DataFrame, name: str) -> str:
+    """SUPPQS for a split SUPP dataset (SUPPQSCO: one RDOMAIN value QS, the name SUPP + QS +
+    up to two characters), else the name as it is."""
+    up = name.upper()
+    if not up.startswith("SUPP") or "RDOMAIN" not in frame.columns:
+        return up
+    vals = frame["RDOMAIN"].dropna().unique()
+    if len(vals) != 1 or not isinstance(vals[0], str) or not re.fullmatch(r"[A-Z]{2}", vals[0]):
+        return up
+    whole = "SUPP" + vals[0]
+    return whole if up.startswith(whole) and len(up) <= len(whole) + 2 else up
+
+
+def _split_parts(name: str, first: LoadedDataset, other: LoadedDataset) -> bool:
+    """Whether two files read as one dataset are parts of a split dataset (SDTMIG 4.1.7): both
+    file names start with the dataset name and neither is the whole dataset's (qs.xpt)."""
+    stems = [first.path.stem.upper(), other.path.stem.upper()]
+    return all(st.startswith(name) and st != name for st in stems) and \
+        first.format == other.format
+
+
+def _combine(first: LoadedDataset, other: LoadedDataset) -> LoadedDataset:
+    """A split dataset's parts as one dataset: records in file order, variables of the first
+    file then those only later files have, labels and XPT lengths of all (longest length)."""
+    parts = first.parts or ((first.path, len(first.frame)),)
+    frame = pd.concat([first.frame, other.frame], ignore_index=True, sort=False)
+    labels = {**other.labels, **first.labels}
+    lengths = dict(other.lengths)
+    for k, v in first.lengths.items():
+        lengths[k] = max(v, lengths.get(k, 0))
+    encoding = first.encoding if first.encoding not in ("utf_8", "ascii") else other.encoding
+    return LoadedDataset(name=first.name, path=first.path, format=first.format, frame=frame,
+                         label=first.label or other.label, labels=labels, lengths=lengths,
+                         metadata_ref=first.metadata_ref, encoding=encoding,
+                         parts=parts + ((other.path, len(other.frame)),))
+
+
 def read_dataset(path: str | os.PathLike, *, coerce: bool = True,
                  encoding: str | None = None) -> LoadedDataset:
     """Read one dataset file (format from its extension). ``encoding`` is the text encoding
@@ -264,6 +305,7 @@ def read_dataset(path: str | os.PathLike, *, coerce: bool = True,
         frame, meta = read_dataset_json(path)
         name, label, labels = meta["name"], meta.get("label", ""), meta.get("labels", {})
         ref = meta.get("metadata_ref", "")
+    name = _supp_name(frame, name)
     if coerce:
         frame = coerce_types(frame, name)
     return LoadedDataset(name=name.upper(), path=path, format=fmt, frame=frame, label=label,
@@ -281,8 +323,11 @@ def read_folder(path: str | os.PathLike, *, names: Iterable[str] | None = None,
     """Read every dataset file in a folder (not recursive). When one dataset exists in several
     formats (same file stem), XPT wins, then Dataset-JSON, parquet, CSV; the other files are
     not read and are listed in ``companions``, with the package files that belong beside
-    datasets (define.xml, define2-1.xsl, define.html, reviewer's guides as PDF). Any other
-    file is listed in ``ignored`` with the reason. ``names`` limits reading to those datasets
+    datasets (define.xml, define2-1.xsl, define.html, reviewer's guides as PDF). The files of
+    a split dataset (qsco.xpt and qsgi.xpt, both DOMAIN QS; suppqsco.xpt and suppqsgi.xpt,
+    both RDOMAIN QS) are combined into one (``LoadedDataset.parts``); a second file giving
+    a dataset otherwise (qs.xpt and qsco.xpt) is not read. Any other file is listed in
+    ``ignored`` with the reason. ``names`` limits reading to those datasets
     (by file stem or dataset name); ``encoding`` is the text encoding XPT files are read
     with first (:func:`read_dataset`)."""
     path = Path(path)
@@ -321,6 +366,10 @@ def read_folder(path: str | os.PathLike, *, names: Iterable[str] | None = None,
             continue
         ds = read_dataset(p, coerce=coerce, encoding=encoding)
         if wanted is not None and ds.name not in wanted and p.stem.upper() not in wanted:
+            continue
+        if ds.name in chosen and _split_parts(ds.name, chosen[ds.name], ds):
+            chosen[ds.name] = _combine(chosen[ds.name], ds)     # qsgi.xpt after qsco.xpt
+            read_stems[p.stem.upper()] = p
             continue
         if ds.name in chosen:
             ignored.append((p, f"{ds.name} already read from {chosen[ds.name].path.name}"))

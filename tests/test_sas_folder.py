@@ -164,3 +164,92 @@ def test_not_odm_is_still_refused(tmp_path):
     d.write_text('<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"/>')
     with pytest.raises(InputError, match="not ODM 1.3 .Define-XML 2.x. or ODM 1.2"):
         read_define(d)
+
+
+# --------------------------------------------------------------------------------------------
+# split datasets (SDTMIG 3.4 section 4.1.7), synthetic
+# --------------------------------------------------------------------------------------------
+
+def _split_folder(folder: Path) -> Path:
+    """DM with two subjects; QS split into qsco.xpt (2 records) and qsgi.xpt (3 records);
+    SUPPQS split into suppqsco.xpt and suppqsgi.xpt, one qualifier per QS record, each
+    pointing (IDVAR QSSEQ) at a record of its own part. qsgi.xpt record 2 repeats QSSEQ 1 of
+    subject S-1 (qsco.xpt record 1): one --SEQ finding, which must name qsgi.xpt row 2."""
+    import pandas as pd
+
+    from studybuild import standards
+    from studybuild.export.xpt import write_xpt
+
+    def ig_labels(ds):
+        return {c: standards.sdtmig().dataset(ds).find(c).label
+                for c in standards.sdtmig().dataset(ds).names}
+
+    folder.mkdir(exist_ok=True)
+    dm = pd.DataFrame({"STUDYID": ["X"] * 2, "DOMAIN": ["DM"] * 2, "USUBJID": ["S-1", "S-2"],
+                       "SUBJID": ["1", "2"], "SITEID": ["01"] * 2})
+    write_xpt(dm, folder / "dm.xpt", dataset="DM")
+
+    def qs(rows, name, cat):
+        frame = pd.DataFrame({"STUDYID": "X", "DOMAIN": "QS",
+                              "USUBJID": [u for u, _ in rows],
+                              "QSSEQ": [float(q) for _, q in rows],
+                              "QSTESTCD": "ITEM1", "QSTEST": "Item 1", "QSCAT": cat,
+                              "QSORRES": "1"})
+        write_xpt(frame, folder / f"{name.lower()}.xpt", dataset=name,
+                  label=f"Questionnaires {cat.title()}", labels=ig_labels("QS"))
+
+    qs([("S-1", 1), ("S-1", 2)], "QSCO", "COGNITIVE")
+    qs([("S-2", 1), ("S-1", 1), ("S-1", 3)], "QSGI", "GLOBAL IMPRESSION")
+
+    def supp(rows, name):
+        frame = pd.DataFrame({"STUDYID": "X", "RDOMAIN": "QS",
+                              "USUBJID": [u for u, _ in rows], "IDVAR": "QSSEQ",
+                              "IDVARVAL": [str(q) for _, q in rows], "QNAM": "QSEVAL",
+                              "QLABEL": "Evaluator", "QVAL": "INVESTIGATOR",
+                              "QORIG": "Assigned"})
+        write_xpt(frame, folder / f"{name.lower()}.xpt", dataset=name,
+                  label="Supplemental Qualifiers for QS", labels=ig_labels("SUPPQUAL"))
+
+    supp([("S-1", 1), ("S-1", 2)], "SUPPQSCO")
+    supp([("S-2", 1), ("S-1", 3)], "SUPPQSGI")                  # S-1 QSSEQ 3 is in qsgi.xpt
+    return folder
+
+
+def test_split_files_are_read_as_their_domain(tmp_path):
+    from studybuild.datasets import read_folder
+
+    folder = read_folder(_split_folder(tmp_path / "sdtm"))
+    assert sorted(folder.datasets) == ["DM", "QS", "SUPPQS"]
+    assert folder.ignored == []
+    qs = folder.datasets["QS"]
+    assert [(p.name, n) for p, n in qs.parts] == [("qsco.xpt", 2), ("qsgi.xpt", 3)]
+    assert qs.frame["USUBJID"].tolist() == ["S-1", "S-1", "S-2", "S-1", "S-1"]
+    assert qs.frame["QSSEQ"].tolist() == [1.0, 2.0, 1.0, 1.0, 3.0]
+    assert [(p.name, n) for p, n in folder.datasets["SUPPQS"].parts] == \
+        [("suppqsco.xpt", 2), ("suppqsgi.xpt", 2)]
+
+
+def test_whole_and_split_file_is_not_combined(tmp_path):
+    from studybuild.datasets import read_folder
+
+    d = _split_folder(tmp_path / "sdtm")
+    shutil.copy(d / "qsco.xpt", d / "qs.xpt")       # qs.xpt is the whole QS, qsco.xpt a part
+    folder = read_folder(d)
+    assert folder.datasets["QS"].path.name == "qs.xpt" and folder.datasets["QS"].parts == ()
+    assert [(p.name, why) for p, why in folder.ignored] == \
+        [("qsco.xpt", "QS already read from qs.xpt"), ("qsgi.xpt", "QS already read from qs.xpt")]
+
+
+def test_split_supp_has_its_parents_and_findings_name_the_file(tmp_path):
+    report = validate_folder(_split_folder(tmp_path / "sdtm"))
+    assert not [f for f in report.findings if f.rule_id == "SB0116"]   # SUPP parent found
+    assert not [f for f in report.findings if f.rule_id == "SB0901"]   # no file left unread
+    seq = [(Path(f.source).name, f.row) for f in report.findings if f.rule_id == "SB0011"]
+    # S-1 has QSSEQ 1 twice: qsco.xpt record 1 and qsgi.xpt record 2 (combined rows 1, 4)
+    assert sorted(seq) == [("qsco.xpt", 1), ("qsgi.xpt", 2)]
+    assert report.splits == {"QS": (("qsco.xpt", 2), ("qsgi.xpt", 3)),
+                             "SUPPQS": (("suppqsco.xpt", 2), ("suppqsgi.xpt", 2))}
+    assert report.datasets["QS"].records == 5
+    res = CliRunner().invoke(cli, ["validate", str(tmp_path / "sdtm")])
+    assert "QS is split: combined from qsco.xpt (2 records), qsgi.xpt (3 records)" in \
+        " ".join(res.output.split())

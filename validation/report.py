@@ -90,6 +90,11 @@ def console_summary(report: "ValidationReport", *, console=None, top: int = 10) 
             console.print(f"define.xml is Define-XML {version} and declares "
                           f"{declared or 'no standard'}; the rules are those of {ig} and CT "
                           f"{standards.SDTM_CT_VERSION}", highlight=False, soft_wrap=True)
+    for name, files in sorted(report.splits.items()):
+        console.print(f"{name} is split: combined from "
+                      + ", ".join(f"{f} ({n:,} records)" for f, n in files)
+                      + "; rows in findings count within each file", highlight=False,
+                      soft_wrap=True)
     by_codec: dict[str, list[str]] = {}
     for name, enc in sorted(report.encodings.items()):
         by_codec.setdefault(enc, []).append(name)

@@ -76,6 +76,8 @@ class ValidationReport:
     encodings: dict[str, str] = field(default_factory=dict)
     # what the define.xml the metadata came from declares: ("1.0.0", "SDTMIG 3.1.2")
     define_declares: tuple[str, str] | None = None
+    # split datasets: name -> the files combined into it, with their record counts
+    splits: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return self.findings.counts()
@@ -160,6 +162,8 @@ class ValidationReport:
             "metadata_source": self.metadata_source,
             "build_findings": list(self.build_findings),
             "encodings": dict(sorted(self.encodings.items())),
+            "splits": {k: [{"file": f, "records": n} for f, n in v]
+                       for k, v in sorted(self.splits.items())},
             "define": None if self.define_declares is None else {
                 "version": self.define_declares[0], "standard": self.define_declares[1]},
             "summary": {**self.counts(),
@@ -553,6 +557,44 @@ def declared_encoding(define_xml: Path | None) -> str | None:
     return "cp1252" if codec == "latin_1" else codec
 
 
+def _per_file(findings: Findings, parts: Mapping[str, tuple[tuple[Path, int], ...]]
+              ) -> Findings:
+    """Findings on a split dataset's combined records told per file: the row becomes the
+    record's number in its own file and the source that file."""
+    import dataclasses
+
+    ends = {k: np.cumsum([n for _, n in v]) for k, v in parts.items()}
+    out = Findings()
+    for f in findings:
+        if f.dataset in parts and f.row is not None:
+            i = min(int(np.searchsorted(ends[f.dataset], f.row, side="left")),
+                    len(parts[f.dataset]) - 1)
+            file, n = parts[f.dataset][i]
+            f = dataclasses.replace(f, row=f.row - int(ends[f.dataset][i]) + n,
+                                    source=str(file))
+        out.append(f)
+    return out
+
+
+def _split_metadata(metadata: StudyMetadata | None, folder) -> StudyMetadata | None:
+    """A define.xml that declares a split dataset's parts (ItemGroupDef QSCO, QSGI) describes
+    the combined dataset (QS) by its first part's metadata, when it has none for QS."""
+    import dataclasses
+
+    if metadata is None:
+        return None
+    extra = {}
+    for name, ds in folder.datasets.items():
+        if ds.parts and name not in metadata.datasets:
+            for file, _ in ds.parts:
+                meta = metadata.datasets.get(file.stem.upper())
+                if meta is not None:
+                    extra[name] = dataclasses.replace(meta, name=name)
+                    break
+    return dataclasses.replace(metadata, datasets={**metadata.datasets, **extra}) \
+        if extra else metadata
+
+
 def validate_folder(path: Path, *, define_xml: Path | None = None,
                     baseline: Path | None = None, study: "Study | None" = None,
                     metadata_for: "Callable[[dict[str, pd.DataFrame]], StudyMetadata] | None"
@@ -621,6 +663,7 @@ def validate_folder(path: Path, *, define_xml: Path | None = None,
                      found.parent == path else f"{found} (the Dataset-JSON metaDataRef)")
     else:
         metadata, meta_from = None, "implementation guides"
+    metadata = _split_metadata(metadata, folder)
     extra = Findings()
     used: list[str] = []
     if build_findings and path.is_dir():
@@ -643,6 +686,10 @@ def validate_folder(path: Path, *, define_xml: Path | None = None,
         extra.add("SB0901", "notice", f"{p.name} was not read: {why}", source=str(p))
     report = validate(frames, metadata=metadata, baseline=baseline, sources=sources,
                       study=study, _extra=extra, _sizes=sizes)
+    parts = {n: ds.parts for n, ds in folder.datasets.items() if ds.parts}
+    if parts:
+        report.findings = _per_file(report.findings, parts)
+        report.splits = {n: tuple((f.name, k) for f, k in v) for n, v in parts.items()}
     report.source = str(path)
     report.metadata_source = meta_from
     report.build_findings = tuple(used)
