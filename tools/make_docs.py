@@ -488,6 +488,20 @@ def _validate_pharmaverse(w: Work) -> str:
         expect=1))
 
 
+def gen_validate_pilot(w: Work) -> str:
+    """docs/validation.md: ``studybuild validate`` on the CDISC pilot's SAS-written TS
+    (Windows-1252 text) beside the pilot's Define-XML 1.0 trimmed to DM and TS, both from
+    tests/data/cdiscpilot01, in a folder as the pilot ships them (ts.xpt, define.xml)."""
+    def folder():
+        sdtm = w.root / "pilot" / "sdtm"
+        sdtm.mkdir(parents=True, exist_ok=True)
+        data = ROOT / "tests" / "data" / "cdiscpilot01"
+        (sdtm / "ts.xpt").write_bytes((data / "ts.xpt").read_bytes())
+        (sdtm / "define.xml").write_bytes((data / "define_sdtm.xml").read_bytes())
+        return w.shell("pilot", "validate", "sdtm", expect=1)
+    return fence(w.once("validate-pilot", folder))
+
+
 def gen_validate_finding(w: Work) -> str:
     """docs/validation.md: one finding of the pharmaverse report.json (the AESTDY one the page
     explains), one key a line and short values on one line as the page shows JSON."""
@@ -529,6 +543,7 @@ GENERATORS: dict[str, Callable[[Work], str]] = {
     "simulate-console": gen_simulate_console,
     "adam-console": gen_adam_console,
     "validate-pharmaverse": gen_validate_pharmaverse,
+    "validate-pilot": gen_validate_pilot,
     "ts-table": gen_ts_table,
     "ta-tv-ti": gen_ta_tv_ti,
     "define-excerpt": gen_define_excerpt,
