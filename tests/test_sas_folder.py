@@ -40,6 +40,16 @@ def test_the_encoding_asked_for_is_used_first():
     assert read_xpt(TS, encoding="utf-8")[1].encoding == "cp1252"
 
 
+def test_encoding_names():
+    from studybuild.export.xpt import codec_name
+
+    assert [codec_name(n) for n in ("UTF-8", "windows-1252", "ISO-8859-1", "latin1",
+                                    "ISO-8859-15", "US-ASCII")] == \
+        ["utf_8", "cp1252", "latin_1", "latin_1", "iso8859_15", "ascii"]
+    with pytest.raises(LookupError):
+        codec_name("klingon")
+
+
 def test_byte_undefined_in_cp1252_falls_back_to_latin1(tmp_path):
     raw = TS.read_bytes()
     assert raw.count(b"\x92") == 3

@@ -596,12 +596,13 @@ def codec_name(encoding: str) -> str:
     """Python's canonical codec name for an encoding name (``"UTF-8"`` -> ``"utf_8"``,
     ``"windows-1252"`` -> ``"cp1252"``); raises ``LookupError`` for an unknown name.
 
-    >>> codec_name("Windows-1252"), codec_name("ISO-8859-1")
-    ('cp1252', 'latin_1')
+    >>> codec_name("Windows-1252"), codec_name("ISO-8859-1"), codec_name("ISO-8859-15")
+    ('cp1252', 'latin_1', 'iso8859_15')
     """
     import codecs
 
-    return codecs.lookup(encoding).name.replace("-", "_").replace("iso8859_1", "latin_1")
+    name = codecs.lookup(encoding).name.replace("-", "_")
+    return "latin_1" if name == "iso8859_1" else name
 
 
 def encoding_label(codec: str) -> str:
