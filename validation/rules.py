@@ -150,41 +150,27 @@ SUITE_RULES = (
 )
 
 
-def _studybuild_rules() -> list[RuleInfo]:
+def _yaml_rules(file: str, kind: str, *, runnable: bool) -> list[RuleInfo]:
+    """The rule catalogue ``validation/rules/<file>``: one ``RuleInfo`` per record; a record
+    without id, severity or message (or, for the build's findings, stage) is a ``SpecError``
+    naming its line. ``runnable`` rules keep their record (the engine compiles it) and their
+    standard; the build's findings are described only, with their stage as the standard."""
     from studybuild.yamlspec import load_yaml
 
-    path = Path(__file__).parent / "rules" / "studybuild.yaml"
+    path = Path(__file__).parent / "rules" / file
     data, lines = load_yaml(path)
     out = []
     for i, rec in enumerate((data or {}).get("rules") or []):
         try:
             out.append(RuleInfo(
                 id=str(rec["id"]), severity=str(rec["severity"]), message=str(rec["message"]),
-                kind="studybuild", standard=str(rec.get("standard", "SDTM")),
+                kind=kind,
+                standard=str(rec.get("standard", "SDTM")) if runnable else str(rec["stage"]),
                 description=" ".join(str(rec.get("description", "")).split()),
                 citation=str(rec.get("citation", "")),
                 core_ids=tuple(rec.get("core_ids") or ()), fda_ids=tuple(rec.get("fda_ids") or ()),
-                p21_ids=tuple(rec.get("p21_ids") or ()), record=rec))
-        except KeyError as e:
-            raise SpecError(f"rule {i + 1} has no {e.args[0]!r}", path=path,
-                            line=lines.get(("rules", i))) from None
-    return out
-
-
-def _build_rules() -> list[RuleInfo]:
-    """The build's own findings (``validation/rules/build.yaml``)."""
-    from studybuild.yamlspec import load_yaml
-
-    path = Path(__file__).parent / "rules" / "build.yaml"
-    data, lines = load_yaml(path)
-    out = []
-    for i, rec in enumerate((data or {}).get("rules") or []):
-        try:
-            out.append(RuleInfo(
-                id=str(rec["id"]), severity=str(rec["severity"]), message=str(rec["message"]),
-                kind="build", standard=str(rec["stage"]),
-                description=" ".join(str(rec.get("description", "")).split()),
-                citation=str(rec.get("citation", ""))))
+                p21_ids=tuple(rec.get("p21_ids") or ()),
+                **({"record": rec} if runnable else {})))
         except KeyError as e:
             raise SpecError(f"rule {i + 1} has no {e.args[0]!r}", path=path,
                             line=lines.get(("rules", i))) from None
@@ -217,7 +203,8 @@ def _core_rules() -> list[RuleInfo]:
 @cache
 def registry() -> dict[str, RuleInfo]:
     """All rules by own id, in id order."""
-    rules = list(SUITE_RULES) + _studybuild_rules() + _core_rules() + _build_rules()
+    rules = (list(SUITE_RULES) + _yaml_rules("studybuild.yaml", "studybuild", runnable=True)
+             + _core_rules() + _yaml_rules("build.yaml", "build", runnable=False))
     seen: dict[str, RuleInfo] = {}
     for r in rules:
         if r.id in seen:
