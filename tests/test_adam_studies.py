@@ -20,24 +20,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from adam.build import build_adam
-
-STUDIES = ["surufatinib-sts", "surufatinib-envafolimab-sts"]
 
 
-@pytest.fixture(scope="module", params=STUDIES)
-def run(request, tmp_path_factory):
-    from sdtm.build import build_sdtm
-    from studybuild.simulate import simulate_study
 
-    study = request.param
-    raw = tmp_path_factory.mktemp(study) / "raw"
-    simulate_study(study, raw, subjects=None, seed=20240501)
-    sdtm = build_sdtm(study, raw)
-    res = build_adam(sdtm.datasets, study=study)
-    truth = pd.read_csv(raw / "_truth" / "subjects.csv", dtype=str)
-    studyid = res.datasets["ADSL"]["STUDYID"].iloc[0]
-    truth.index = studyid + "-" + truth["Subject"]
+@pytest.fixture()
+def run(seed_build):
+    """Each seed study simulated, mapped and derived once per session (tests/conftest.py)."""
+    study, raw, _sdtm, res, truth, studyid = seed_build
     return study, raw, res, truth, studyid
 
 

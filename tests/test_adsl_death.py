@@ -19,7 +19,6 @@ from adam.options import AdamOptions, AdslOptions, DeathCauseGroup, TreatmentEnd
 from studybuild.errors import SpecError
 from studybuild.findings import Findings
 
-STUDIES = ["surufatinib-sts", "surufatinib-envafolimab-sts"]
 THIRD = Path(__file__).parent / "specs" / "zetatinib-nsclc"
 
 
@@ -160,20 +159,12 @@ def test_options_are_validated_with_file_and_line(tmp_path):
 
 # -------------------------------------------------------------------------- seed studies
 
-@pytest.fixture(scope="module", params=STUDIES)
-def run(request, tmp_path_factory):
-    from sdtm.build import build_sdtm
-    from studybuild.simulate import simulate_study
-
-    study = request.param
-    raw = tmp_path_factory.mktemp(study) / "raw"
-    simulate_study(study, raw, subjects=None, seed=20240501)
-    sdtm = build_sdtm(study, raw)
-    adam = build_adam(sdtm.datasets, study=study)
-    truth = pd.read_csv(raw / "_truth" / "subjects.csv", dtype=str)
-    adsl = adam.datasets["ADSL"]
-    truth.index = adsl["STUDYID"].iloc[0] + "-" + truth["Subject"]
-    return study, sdtm, adsl.set_index("USUBJID"), truth
+@pytest.fixture()
+def run(seed_build):
+    """The seed study's SDTM, its ADSL by USUBJID and the simulator's truth by USUBJID
+    (built once per session: tests/conftest.py)."""
+    study, _raw, sdtm, res, truth, _studyid = seed_build
+    return study, sdtm, res.datasets["ADSL"].set_index("USUBJID"), truth
 
 
 def test_seed_end_of_treatment_agrees_with_the_truth(run):
